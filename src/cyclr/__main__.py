@@ -1,0 +1,5 @@
+import sys
+
+from cyclr.cli import main
+
+sys.exit(main())
