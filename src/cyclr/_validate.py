@@ -1,6 +1,7 @@
 """Argument checks shared by every public entry point.
 
-One message style, Keras's: "Argument `step_size` must be a positive integer. Received: step_size=0".
+One message style, Keras's:
+"Argument `step_size` must be a positive integer. Received: step_size=0".
 ``TypeError`` for a wrong type, ``ValueError`` for a wrong value. Validation happens once, at the
 public boundary; formulas trust what they are given.
 """

@@ -13,8 +13,8 @@ same attributes:
 ===============  ============================================================
 ``float(k)``     integer step(s) -> floating point
 ``cos(x)``       cosine
-``exp(x)``       natural exponential
-``exp2(x)``      ``2 ** x`` (exact for whole ``x``; underflows to 0)
+``power(b, x)``  ``b ** x`` for a constant Python float ``b`` in (0, 2]: underflows to 0,
+                 exact for ``b = 2`` and whole ``x``
 ``where(c,a,b)`` elementwise ``a if c else b``
 ``minimum``      elementwise minimum (integers or floats)
 ``maximum``      elementwise maximum
@@ -34,8 +34,7 @@ import numpy as np
 PY = SimpleNamespace(
     float=float,
     cos=math.cos,
-    exp=math.exp,
-    exp2=lambda x: 2.0**x,
+    power=lambda base, x: base**x,
     where=lambda c, a, b: a if c else b,
     minimum=min,
     maximum=max,
@@ -47,8 +46,7 @@ PY = SimpleNamespace(
 NP = SimpleNamespace(
     float=lambda k: np.asarray(k, dtype=np.float64),
     cos=np.cos,
-    exp=np.exp,
-    exp2=np.exp2,
+    power=np.power,
     where=np.where,
     minimum=np.minimum,
     maximum=np.maximum,

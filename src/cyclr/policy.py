@@ -25,7 +25,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 
@@ -188,7 +188,8 @@ class _Cyclical(Policy):
         cycle = step // period
         x = ops.float(step - cycle * period)
         scale = ops.minimum(x / self.step_size, (period - x) / (period - self.step_size))
-        return self.base_lr + (self.max_lr - self.base_lr) * scale * self.amplitude(ops, step, cycle)
+        amplitude = self.amplitude(ops, step, cycle)
+        return self.base_lr + (self.max_lr - self.base_lr) * scale * amplitude
 
     def amplitude(self, ops, step, cycle):
         raise NotImplementedError
@@ -209,14 +210,14 @@ class Triangular2(_Cyclical):
         "\n    clamped, so it underflows to 0 (torch raises OverflowError at cycle 1025).\n")
 
     def amplitude(self, ops, step, cycle):
-        return ops.exp2(-ops.float(ops.minimum(cycle, 1100)))
+        return ops.power(2.0, -ops.float(ops.minimum(cycle, 1100)))
 
 
 @dataclass(frozen=True)
 class ExpRange(_Cyclical):
     __doc__ = _Cyclical.__doc__ + (
         "\n    ``exp_range``: ``amplitude(k) = gamma ** k`` on the global step ``k``, as torch"
-        "\n    does; computed as ``exp(k * log(gamma))`` so it underflows to 0. ``gamma`` in (0, 1].\n")
+        "\n    does; it underflows to 0 at large steps. ``gamma`` in (0, 1].\n")
 
     gamma: float = 1.0
 
@@ -236,7 +237,7 @@ class ExpRange(_Cyclical):
         self.__post_init__()
 
     def amplitude(self, ops, step, cycle):
-        return ops.exp(ops.float(step) * math.log(self.gamma))
+        return ops.power(self.gamma, ops.float(step))
 
 
 def _anneal(ops, kind: str, start: float, end: float, pct):
@@ -297,7 +298,8 @@ class OneCycle(Policy):
         last = float(self.total_steps - 1)
         if self.three_phase:
             down = float(2 * self.pct_start * self.total_steps) - 2
-            return ((up, initial, self.max_lr), (down, self.max_lr, initial), (last, initial, final))
+            return ((up, initial, self.max_lr), (down, self.max_lr, initial),
+                    (last, initial, final))
         return ((up, initial, self.max_lr), (last, self.max_lr, final))
 
     def formula(self, ops, step):
