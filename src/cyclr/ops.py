@@ -46,7 +46,8 @@ PY = SimpleNamespace(
 NP = SimpleNamespace(
     float=lambda k: np.asarray(k, dtype=np.float64),
     cos=np.cos,
-    power=np.power,
+    # numpy's pow is ~10x slower than exp2, which is exact for the whole exponents used with 2
+    power=lambda base, x: np.exp2(x) if base == 2.0 else np.power(base, x),
     where=np.where,
     minimum=np.minimum,
     maximum=np.maximum,
