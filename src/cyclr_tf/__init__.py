@@ -1,0 +1,10 @@
+"""cyclr for Keras 3: a cyclr policy as a ``LearningRateSchedule``, an LR logger, momentum cycling.
+
+Importing ``cyclr_tf`` registers :class:`Schedule` with Keras (``"cyclr>Schedule"``), which is
+all ``keras.saving.load_model`` needs to load a ``.keras`` file that uses it.
+"""
+
+from cyclr_tf.callbacks import LRLogger, cycle_momentum
+from cyclr_tf.schedule import Schedule
+
+__all__ = ["Schedule", "LRLogger", "cycle_momentum"]

@@ -1,0 +1,161 @@
+"""Momentum cycling and LR logging for Keras 3.
+
+Smith (2018, arXiv:1803.09820) cycles the momentum inversely to the learning rate: high momentum
+while the LR is low, low while it is high. :func:`cycle_momentum` makes an optimizer's momentum
+(``SGD.momentum``) or first-moment decay (``beta_1`` of the Adam family) follow a cyclr policy,
+step by step inside the compiled graph. :class:`LRLogger` puts the values into ``logs``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+from keras import ops
+
+from cyclr import _validate as check
+from cyclr.policy import Policy
+from cyclr_tf.ops import INT, KERAS_OPS
+from cyclr_tf.schedule import as_policy
+
+#: The optimizers whose momentum term cyclr can cycle, and the attribute holding it.
+MOMENTUM_ATTRIBUTES = {
+    keras.optimizers.SGD: "momentum",
+    keras.optimizers.Adam: "beta_1",
+    keras.optimizers.AdamW: "beta_1",
+    keras.optimizers.Adamax: "beta_1",
+}
+
+
+class CycledValue(float):
+    """An optimizer hyperparameter that follows a policy of the optimizer's step.
+
+    Keras 3 optimizers keep ``momentum`` / ``beta_1`` as a Python float: their update step
+    branches on it in Python (``if self.momentum != 0``), their config stores it as a number and
+    ``SGD`` rejects anything but a float. So this *is* a float, equal to the value the optimizer
+    was built with, for all of those; where the update step turns it into a tensor
+    (``ops.cast``, or arithmetic with it) it becomes ``policy(optimizer.iterations)``, computed by
+    the core's formula in the graph, at every update.
+    """
+
+    def __new__(cls, value: float, policy: Policy, optimizer: Any) -> CycledValue:
+        self = super().__new__(cls, value)
+        self.policy = policy
+        self.optimizer = optimizer
+        return self
+
+    def tensor(self, dtype: Any = None) -> Any:
+        """The policy's value at the optimizer's current step, as a tensor."""
+        value = self.policy.formula(KERAS_OPS, ops.cast(self.optimizer.iterations, INT))
+        return value if dtype is None else ops.cast(value, dtype)
+
+    def __tf_tensor__(self, dtype: Any = None, name: Any = None) -> Any:
+        return self.tensor(dtype)
+
+    def __reduce__(self):  # a copy or pickle is a plain float; the policy stays with the optimizer
+        return float, (float(self),)
+
+    def __add__(self, other): return self.tensor() + other
+    def __radd__(self, other): return other + self.tensor()
+    def __sub__(self, other): return self.tensor() - other
+    def __rsub__(self, other): return other - self.tensor()
+    def __mul__(self, other): return self.tensor() * other
+    def __rmul__(self, other): return other * self.tensor()
+    def __truediv__(self, other): return self.tensor() / other
+    def __rtruediv__(self, other): return other / self.tensor()
+    def __pow__(self, other): return self.tensor() ** other
+    def __rpow__(self, other): return other ** self.tensor()
+    def __neg__(self): return -self.tensor()
+
+
+def _inner(optimizer: Any) -> Any:
+    """The optimizer that does the updates (``LossScaleOptimizer`` wraps one)."""
+    return getattr(optimizer, "inner_optimizer", optimizer)
+
+
+def cycle_momentum(optimizer: Any, policy: Policy | dict[str, Any]) -> Any:
+    """Make ``optimizer``'s momentum follow ``policy`` (returns ``optimizer``, changed in place).
+
+    ``SGD`` (``momentum``, with or without Nesterov) and ``Adam``, ``AdamW``, ``Adamax``
+    (``beta_1``; ``beta_2`` is left alone). Update ``k`` uses ``policy(k)``, like the
+    learning rate. Call it before the first ``fit``: Keras traces the hyperparameters into the
+    training function then. ``SGD`` must be built with ``momentum > 0`` (otherwise Keras creates
+    no velocity). Adam's bias correction uses the current ``beta_1``, as PyTorch does.
+
+    A ``.keras`` file stores the optimizer's original momentum, not the cycle (Keras 3 restores
+    optimizer hyperparameters as plain floats): call ``cycle_momentum`` again after loading.
+
+    >>> sgd = cycle_momentum(keras.optimizers.SGD(sched, momentum=0.9),
+    ...                      policy.one_cycle_momentum(total_steps=1000))
+    """
+    policy = as_policy(policy)
+    target = _inner(optimizer)
+    attribute = next((MOMENTUM_ATTRIBUTES[c] for c in type(target).__mro__
+                      if c in MOMENTUM_ATTRIBUTES), None)
+    if attribute is None:
+        supported = ", ".join(c.__name__ for c in MOMENTUM_ATTRIBUTES)
+        check.fail("optimizer", f"a Keras optimizer with a momentum term ({supported})",
+                   optimizer, TypeError)
+    if keras.backend.backend() != "tensorflow":
+        check.fail("optimizer", "an optimizer of the TensorFlow backend (momentum cycling is "
+                   "implemented for it only)", optimizer)
+    if target.gradient_accumulation_steps:
+        check.fail("optimizer", "an optimizer without gradient accumulation (Keras gives "
+                   "schedules the micro-step count there)", optimizer)
+    base = float(getattr(target, attribute))
+    if base == 0:
+        check.fail("optimizer", f"built with {attribute} > 0 (Keras creates no momentum state "
+                   f"for {attribute}=0; the policy replaces the value)", optimizer)
+    setattr(target, attribute, CycledValue(base, policy, target))
+    return optimizer
+
+
+def cycled_values(optimizer: Any) -> dict[str, CycledValue]:
+    """The hyperparameters of ``optimizer`` that :func:`cycle_momentum` made cycle, by name."""
+    target = _inner(optimizer)
+    return {name: value for name in ("momentum", "beta_1")
+            if isinstance(value := getattr(target, name, None), CycledValue)}
+
+
+class LRLogger(keras.callbacks.Callback):
+    """Puts the real learning rate (and the momentum, when cycled) into ``logs``.
+
+    ``logs["learning_rate"]`` is the learning rate the epoch started with (``per_batch=True``:
+    the one the batch's update used), read from the optimizer itself, so ``History``,
+    ``CSVLogger`` and custom callbacks see the schedule's values. A momentum cycled by
+    :func:`cycle_momentum` is logged under its attribute name (``"momentum"`` or ``"beta_1"``).
+    Put it before ``CSVLogger`` in the callback list: callbacks see ``logs`` in list order.
+    """
+
+    def __init__(self, per_batch: bool = False):
+        super().__init__()
+        if not isinstance(per_batch, bool):
+            check.fail("per_batch", "a bool", per_batch, TypeError)
+        self.per_batch = per_batch
+        self._epoch_values: dict[str, float] = {}
+        self._batch_values: dict[str, float] = {}
+        if per_batch:  # only then: Keras dispatches batch hooks asynchronously unless overridden
+            self.on_train_batch_begin = self._read_batch
+            self.on_train_batch_end = self._log_batch
+
+    def current_values(self) -> dict[str, float]:
+        """What the optimizer will use for its next update."""
+        optimizer = self.model.optimizer
+        values = {"learning_rate": float(ops.convert_to_numpy(optimizer.learning_rate))}
+        for name, value in cycled_values(optimizer).items():
+            values[name] = float(ops.convert_to_numpy(value.tensor()))
+        return values
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch_values = self.current_values()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs.update(self._epoch_values)
+
+    def _read_batch(self, batch, logs=None):
+        self._batch_values = self.current_values()
+
+    def _log_batch(self, batch, logs=None):
+        if logs is not None:
+            logs.update(self._batch_values)

@@ -1,0 +1,95 @@
+"""A Keras model whose every update reveals the learning rate the optimizer applied, and the
+policies the Keras tests run through ``model.fit``.
+
+The model is ``y = w * x`` with ``x = 1`` and loss ``mean(y)``, so the gradient is exactly 1.
+:class:`Probe` resets ``w`` to 0 before each update; plain SGD then leaves ``w == -lr``, the
+float32 learning rate the compiled training step applied, bit for bit.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import keras
+import numpy as np
+from keras import ops
+
+from cyclr import policy
+
+ROOT = Path(__file__).resolve().parents[2]
+
+#: One short policy per type (all visibly changing within ~100 updates), by test id.
+POLICIES = {
+    "constant": policy.Constant(0.05),
+    "linear": policy.Linear(0.0, 0.1, total_steps=60),
+    "triangular": policy.Triangular(0.001, 0.1, step_size=10, step_size_down=15),
+    "triangular2": policy.Triangular2(0.001, 0.1, step_size=8),
+    "exp_range": policy.ExpRange(0.001, 0.1, step_size=10, gamma=0.98),
+    "one_cycle": policy.OneCycle(0.1, total_steps=100),
+    "one_cycle_3phase": policy.OneCycle(0.1, total_steps=90, pct_start=0.25, anneal="linear",
+                                        three_phase=True),
+    "cosine_restarts": policy.CosineRestarts(0.1, period=16, min_lr=0.001),
+    "cosine_restarts_mult": policy.CosineRestarts(0.1, period=7, period_mult=2, min_lr=0.001),
+    "warmup": policy.warmup(policy.OneCycle(0.1, total_steps=80), steps=20),
+    "join": policy.Join((policy.Constant(0.01), policy.Triangular(0.01, 0.1, step_size=5),
+                         policy.CosineRestarts(0.1, period=10, period_mult=2)), (20, 60)),
+}
+
+
+def mean_output(y_true, y_pred):
+    """Loss whose gradient with respect to the probe's kernel is exactly ``mean(x) == 1``."""
+    return ops.mean(y_pred)
+
+
+def probe_model(optimizer, jit_compile=False):
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(
+        1, use_bias=False, kernel_initializer="zeros")])
+    model.compile(optimizer=optimizer, loss=mean_output, jit_compile=jit_compile)
+    return model
+
+
+def ones(n):
+    return np.ones((n, 1), "float32"), np.zeros((n, 1), "float32")
+
+
+class Probe(keras.callbacks.Callback):
+    """Per update: the optimizer's step, the LR it reports before the update (read in
+    ``on_train_batch_begin``), and the LR the update applied (read from the kernel)."""
+
+    def __init__(self):
+        super().__init__()
+        self.steps, self.reported, self.applied = [], [], []
+
+    def on_train_batch_begin(self, batch, logs=None):
+        optimizer = self.model.optimizer
+        self.steps.append(int(optimizer.iterations))
+        self.reported.append(float(optimizer.learning_rate))
+        self.model.layers[0].kernel.assign(np.zeros((1, 1), "float32"))
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.applied.append(-float(self.model.layers[0].kernel.numpy()[0, 0]))
+
+    def trace(self):
+        return {"steps": self.steps, "reported": self.reported, "applied": self.applied}
+
+
+def max_error(p, steps, values):
+    """Largest ``|values - p(steps)|`` as a fraction of the largest LR on those steps."""
+    want = p(np.asarray(steps, dtype=np.int64))
+    scale = max(float(np.max(np.abs(want))), 1e-300)
+    return float(np.max(np.abs(np.asarray(values, dtype=np.float64) - want))) / scale
+
+
+def run_python(script, env=None, timeout=240):
+    """Run ``script`` in a fresh Python process at the repository root; return what it printed
+    on its last line, decoded from JSON."""
+    full_env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})}
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=full_env,
+                          capture_output=True, text=True, timeout=timeout)
+    if done.returncode != 0:
+        raise AssertionError(f"subprocess failed ({done.returncode}):\n{done.stderr[-4000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])

@@ -1,0 +1,182 @@
+"""``LRLogger`` and ``cycle_momentum`` in real ``model.fit`` runs."""
+
+import csv
+import json
+
+import numpy as np
+import pytest
+
+pytest.importorskip("tensorflow")
+
+import keras  # noqa: E402
+
+import cyclr_tf  # noqa: E402
+from cyclr import policy  # noqa: E402
+from cyclr_tf.callbacks import CycledValue, cycle_momentum  # noqa: E402
+from cyclr_tf.schedule import Schedule  # noqa: E402
+from tests.tf.keras_probe import Probe, max_error, mean_output, ones, probe_model  # noqa: E402
+
+LR = policy.Triangular(0.01, 0.1, step_size=7)
+MOMENTUM = policy.Triangular(0.95, 0.85, step_size=5)  # inverted: 0.95 -> 0.85 -> 0.95
+
+
+class LogsRecorder(keras.callbacks.Callback):
+    """What callbacks later in the list see in ``logs`` at the end of each batch."""
+
+    def __init__(self):
+        super().__init__()
+        self.batch_logs = []
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.batch_logs.append(dict(logs))
+
+
+def test_history_and_csv_logger_show_the_lr_each_epoch_started_with(tmp_path):
+    model = probe_model(keras.optimizers.SGD(Schedule(LR)))
+    x, y = ones(40)
+    csv_path = tmp_path / "log.csv"
+    history = model.fit(x, y, batch_size=4, epochs=4, verbose=0,
+                        callbacks=[cyclr_tf.LRLogger(), keras.callbacks.CSVLogger(csv_path)])
+    epoch_starts = [0, 10, 20, 30]
+    assert "momentum" not in history.history
+    assert max_error(LR, epoch_starts, history.history["learning_rate"]) <= 1e-6
+    with open(csv_path) as f:
+        rows = list(csv.DictReader(f))
+    assert max_error(LR, epoch_starts, [float(r["learning_rate"]) for r in rows]) <= 1e-6
+
+
+@pytest.mark.parametrize("optimizer_class", ["SGD", "Adam"])
+def test_per_batch_logs_the_lr_and_cycled_momentum_of_each_update(optimizer_class):
+    kwargs = {"momentum": 0.9} if optimizer_class == "SGD" else {}
+    name = "momentum" if optimizer_class == "SGD" else "beta_1"
+    optimizer = getattr(keras.optimizers, optimizer_class)(Schedule(LR), **kwargs)
+    model = probe_model(cycle_momentum(optimizer, MOMENTUM))
+    recorder = LogsRecorder()
+    x, y = ones(30)
+    history = model.fit(x, y, batch_size=3, epochs=3, verbose=0,
+                        callbacks=[cyclr_tf.LRLogger(per_batch=True), recorder])
+    steps = np.arange(30)
+    assert max_error(LR, steps, [logs["learning_rate"] for logs in recorder.batch_logs]) <= 1e-6
+    assert max_error(MOMENTUM, steps, [logs[name] for logs in recorder.batch_logs]) <= 1e-6
+    assert max_error(MOMENTUM, [0, 10, 20], history.history[name]) <= 1e-6
+
+
+def test_lr_logger_rejects_non_bool():
+    with pytest.raises(TypeError, match="Argument `per_batch` must be a bool"):
+        cyclr_tf.LRLogger(per_batch="yes")
+
+
+class SlotProbe(Probe):
+    """Probe that also records the optimizer's first-moment (momentum) slot after each update."""
+
+    def __init__(self):
+        super().__init__()
+        self.slots = []
+
+    def on_train_batch_end(self, batch, logs=None):
+        super().on_train_batch_end(batch, logs)
+        slots = {v.path.rsplit("_", 1)[-1]: float(v.numpy().ravel()[0])
+                 for v in self.model.optimizer.variables if v.path.endswith(("m", "y"))}
+        self.slots.append(slots)
+
+
+def _fit_with_cycled_momentum(optimizer, jit_compile, n=40):
+    model = probe_model(cycle_momentum(optimizer, MOMENTUM), jit_compile=jit_compile)
+    probe = SlotProbe()
+    x, y = ones(n)
+    model.fit(x, y, batch_size=2, epochs=2, verbose=0, shuffle=False, callbacks=[probe])
+    k = np.arange(len(probe.steps))
+    assert probe.steps == list(k)
+    return k, probe
+
+
+def _previous(values):
+    return np.concatenate([[0.0], values[:-1]])
+
+
+@pytest.mark.parametrize("jit_compile", [False, True], ids=["graph", "xla"])
+@pytest.mark.parametrize("nesterov", [False, True], ids=["heavy_ball", "nesterov"])
+def test_sgd_applies_the_momentum_policy_at_every_update(nesterov, jit_compile):
+    optimizer = keras.optimizers.SGD(Schedule(LR), momentum=0.9, nesterov=nesterov)
+    k, probe = _fit_with_cycled_momentum(optimizer, jit_compile)
+    velocity = np.array([s["momentum"] for s in probe.slots])
+    mu, lr = MOMENTUM(k), LR(k)
+    # Keras SGD, gradient 1: v <- mu * v - lr; w <- w + v (nesterov: w + mu * v - lr)
+    np.testing.assert_allclose(velocity, mu * _previous(velocity) - lr, rtol=1e-6)
+    step = mu * velocity - lr if nesterov else velocity
+    np.testing.assert_allclose(-np.array(probe.applied), step, rtol=1e-6)
+    # the same run with the momentum of the next or previous update would differ by percents
+    assert np.max(np.abs(MOMENTUM(k + 1) * _previous(velocity) - lr - velocity)) > 1e-3
+
+
+@pytest.mark.parametrize(("optimizer_class", "jit_compile"), [
+    ("Adam", False), ("Adam", True), ("AdamW", True), ("Adamax", True)])
+def test_adam_family_applies_the_beta_1_policy_and_keeps_beta_2(optimizer_class, jit_compile):
+    optimizer = getattr(keras.optimizers, optimizer_class)(Schedule(LR), beta_2=0.99)
+    k, probe = _fit_with_cycled_momentum(optimizer, jit_compile)
+    assert optimizer.beta_2 == 0.99 and type(optimizer.beta_2) is float
+    m = np.array([s["momentum"] for s in probe.slots])
+    beta_1, t = MOMENTUM(k), k + 1
+    # gradient 1: m <- m + (1 - m) * (1 - beta_1)
+    np.testing.assert_allclose(m, _previous(m) + (1 - _previous(m)) * (1 - beta_1), rtol=1e-6)
+    # the weight step uses the current beta_1 in the bias correction (as torch does)
+    if optimizer_class == "Adamax":
+        step = LR(k) * m / ((1 - beta_1**t) * (1 + optimizer.epsilon))
+    else:
+        v = np.array([s["velocity"] for s in probe.slots])
+        np.testing.assert_allclose(v, 1 - 0.99**t, rtol=1e-5)  # beta_2 constant
+        alpha = LR(k) * np.sqrt(1 - 0.99**t) / (1 - beta_1**t)
+        step = alpha * m / (np.sqrt(v) + optimizer.epsilon)
+    np.testing.assert_allclose(probe.applied, step, rtol=1e-5)
+
+
+def test_works_through_a_loss_scale_optimizer():
+    inner = keras.optimizers.SGD(Schedule(LR), momentum=0.9)
+    wrapped = keras.optimizers.LossScaleOptimizer(inner)
+    assert cycle_momentum(wrapped, MOMENTUM) is wrapped
+    assert isinstance(inner.momentum, CycledValue) and inner.momentum == 0.9
+
+
+@pytest.mark.parametrize(("optimizer", "error", "match"), [
+    (keras.optimizers.RMSprop(momentum=0.9), TypeError, "Argument `optimizer` must be a Keras "
+                                                        "optimizer with a momentum term"),
+    (keras.optimizers.Adagrad(), TypeError, "Argument `optimizer` must be a Keras optimizer"),
+    ("sgd", TypeError, "Argument `optimizer` must be a Keras optimizer"),
+    (keras.optimizers.SGD(), ValueError, "built with momentum > 0"),
+    (keras.optimizers.SGD(momentum=0.9, gradient_accumulation_steps=2), ValueError,
+     "without gradient accumulation"),
+])
+def test_unsupported_optimizers_raise(optimizer, error, match):
+    with pytest.raises(error, match=match):
+        cycle_momentum(optimizer, MOMENTUM)
+
+
+@pytest.mark.parametrize("bad", [0.9, None, {"type": "Nope"}, Schedule(MOMENTUM)])
+def test_non_policy_momentum_raises_type_error_naming_policy(bad):
+    optimizer = keras.optimizers.SGD(momentum=0.9)
+    with pytest.raises(TypeError, match="Argument `policy` must be a cyclr policy"):
+        cycle_momentum(optimizer, bad)
+    assert type(optimizer.momentum) is float  # unchanged
+
+
+def test_a_saved_model_stores_the_original_momentum(tmp_path):
+    """Keras 3 restores optimizer hyperparameters as floats: the cycle is re-applied after
+    loading (documented in docs/keras.md)."""
+    model = probe_model(cycle_momentum(keras.optimizers.SGD(Schedule(LR), momentum=0.9),
+                                       MOMENTUM))
+    x, y = ones(8)
+    model.fit(x, y, batch_size=4, epochs=1, verbose=0)
+    assert json.loads(json.dumps(model.optimizer.get_config()))["momentum"] == 0.9
+    path = tmp_path / "m.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path, custom_objects={"mean_output": mean_output})
+    assert type(loaded.optimizer.momentum) is float and loaded.optimizer.momentum == 0.9
+    cycle_momentum(loaded.optimizer, MOMENTUM)
+    velocity = float(next(v for v in loaded.optimizer.variables
+                          if v.path.endswith("momentum")).numpy().ravel()[0])
+    probe = SlotProbe()
+    loaded.fit(x, y, batch_size=4, epochs=1, verbose=0, callbacks=[probe])
+    assert probe.steps == [2, 3]
+    velocities = [velocity] + [s["momentum"] for s in probe.slots]
+    for k, (before, after) in zip(probe.steps, zip(velocities, velocities[1:])):
+        assert after == pytest.approx(MOMENTUM(k) * before - LR(k), rel=1e-6)
