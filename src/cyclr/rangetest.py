@@ -46,7 +46,8 @@ MIN_POINTS = 5
 FLAT_RTOL = 0.01
 #: Smith's method: base_lr where this fraction of the drop is done, max_lr where all but it is.
 SMITH_FRACTION = 0.1
-#: Smith's rule of thumb for rules that give one LR (``valley``, ``minimum``): base = max / 4.
+#: Smith's rule of thumb, base = max / 4: for the rules that give one LR (``valley``, ``minimum``)
+#: and the width of the ``steepest`` window.
 BASE_DIVISOR = 4.0
 
 
@@ -190,10 +191,12 @@ def suggest(lrs, losses, method: str = "smith", *, smooth: float = 0.0) -> Sugge
         falling): ``base_lr`` is the first LR after ``t`` where 10% of the drop is done,
         ``max_lr`` the first where 90% is done (:data:`SMITH_FRACTION`); always at least one
         recorded point apart.
-    ``"steepest"``: the segment between two recorded points with the most negative slope
-        ``d loss / d log10(lr)`` up to the minimum (pytorch-lr-finder's suggestion), widened to the
-        contiguous run of segments at least half as steep: ``base_lr`` and ``max_lr`` are the
-        ends of that run (the descent's full width at half maximum).
+    ``"steepest"``: the steepest descent on log-LR, measured over the width the bounds will
+        have: of all windows from a recorded LR to the first one at least 4 times larger
+        (:data:`BASE_DIVISOR`; or to the minimum, if that comes first), the one over which the
+        loss falls the most; ``base_lr`` and ``max_lr`` are its ends. (pytorch-lr-finder suggests
+        the steepest slope between neighbouring points, which on a real, noisy curve is mostly
+        noise.)
     ``"valley"`` (fastai ``valley``): the longest decreasing subsequence of the losses, ending
         at ``e`` with length ``L``; with ``s = e - L`` and ``d = (e - s) / 3``,
         ``max_lr = lrs[max(s + int(d) + int(d / 2), 0)]``, about the middle of the valley, the
@@ -242,7 +245,7 @@ def suggest(lrs, losses, method: str = "smith", *, smooth: float = 0.0) -> Sugge
         base_i, max_i = _smith(y, t, m)
         return _ok(method, lr[base_i], lr[max_i], lr, m)
     if method == "steepest":
-        base_i, max_i = _steepest(np.log10(lr), y, m)
+        base_i, max_i = _steepest(lr, y, m)
         return _ok(method, lr[base_i], lr[max_i], lr, m)
     top_lr = lr[_valley(y)] if method == "valley" else lr[m] / 10.0
     if top_lr <= lr[0]:
@@ -269,19 +272,12 @@ def _smith(y: np.ndarray, t: int, m: int) -> tuple[int, int]:
     return min(base_i, max_i - 1), max_i
 
 
-def _steepest(x: np.ndarray, y: np.ndarray, m: int) -> tuple[int, int]:
-    """Ends of the run of segments, up to the minimum ``m``, at least half as steep as the
-    steepest one (which is negative: the curve falls to ``m``)."""
-    slope = np.diff(y[: m + 1]) / np.diff(x[: m + 1])  # segment i joins points i and i + 1
-    s = int(np.argmin(slope))
-    steep = slope <= slope[s] / 2
-    a = s
-    while a > 0 and steep[a - 1]:
-        a -= 1
-    b = s
-    while b + 1 < len(slope) and steep[b + 1]:
-        b += 1
-    return a, b + 1
+def _steepest(lr: np.ndarray, y: np.ndarray, m: int) -> tuple[int, int]:
+    """The window ``[i, j]`` up to the minimum ``m``, ``j`` the first point at or beyond
+    ``BASE_DIVISOR * lr[i]`` (or ``m``), over which the loss falls the most."""
+    ends = np.minimum(np.searchsorted(lr, BASE_DIVISOR * lr[:m], side="left"), m)
+    i = int(np.argmax(y[:m] - y[ends]))
+    return i, int(ends[i])
 
 
 def _valley(y: np.ndarray) -> int:

@@ -48,16 +48,13 @@ def ref_suggest(lrs, losses, method):
         max_i = next(i for i in range(t, m + 1) if y[i] <= y[m] + 0.1 * drop)
         return lrs[min(base_i, max_i - 1)], lrs[max_i]
     if method == "steepest":
-        slopes = [(y[i + 1] - y[i]) / (math.log10(lrs[i + 1]) - math.log10(lrs[i]))
-                  for i in range(m)]
-        s = min(range(m), key=lambda i: (slopes[i], i))
-        a = s
-        while a - 1 >= 0 and slopes[a - 1] <= slopes[s] / 2:
-            a -= 1
-        b = s
-        while b + 1 < m and slopes[b + 1] <= slopes[s] / 2:
-            b += 1
-        return lrs[a], lrs[b + 1]
+        best, bounds = -math.inf, None
+        for i in range(m):
+            j = next((k for k in range(n) if lrs[k] >= 4 * lrs[i]), n)
+            j = min(j, m)
+            if y[i] - y[j] > best:
+                best, bounds = y[i] - y[j], (lrs[i], lrs[j])
+        return bounds
     if method == "valley":  # fastai's code, transcribed
         lds, max_start, max_end = [1] * n, 0, 0
         for i in range(1, n):
@@ -132,12 +129,12 @@ def test_smith_on_a_clean_valley_finds_the_10_and_90_percent_points():
     assert near(s.max_lr, CENTER + WIDTH * math.log(9), 0.05 + 0.001)
 
 
-def test_steepest_on_a_clean_valley_is_the_half_height_width_of_the_slope():
-    # the logistic's slope is steepest at CENTER and half as steep at CENTER +- 1.7627 WIDTH
-    half = WIDTH * math.log((1 + math.sqrt(0.5)) / (1 - math.sqrt(0.5)))
+def test_steepest_on_a_clean_valley_is_the_factor_4_window_around_its_centre():
+    # the logistic falls the most over a window of log10(4) decades centred on CENTER
     s = suggest_bounds(LRS, valley(LRS), "steepest")
-    assert near(s.base_lr, CENTER - half, 0.05 + 0.001)
-    assert near(s.max_lr, CENTER + half, 0.05 + 0.001)
+    assert near(s.base_lr, CENTER - math.log10(4) / 2, 0.05 + 0.001)
+    assert near(s.max_lr, CENTER + math.log10(4) / 2, 0.05 + 0.001)
+    assert 4 <= s.max_lr / s.base_lr < 4 * 10**0.05
 
 
 def test_minimum_is_a_decade_below_the_minimum_and_valley_lies_on_the_descent():

@@ -1,0 +1,124 @@
+"""The LR range test for PyTorch: one training step per LR, everything else in
+:class:`cyclr.rangetest.Sweep`; the model and optimizer are restored bit for bit afterwards."""
+
+from __future__ import annotations
+
+import copy
+import itertools
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+import torch
+from cyclr import _validate as check
+from cyclr.rangetest import RangeTestResult, Sweep
+
+__all__ = ["range_test"]
+
+
+def range_test(model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+               loss_fn: Callable[[Any, Any], torch.Tensor], batches: Iterable,
+               start_lr: float = 1e-7, end_lr: float = 10.0, num_steps: int = 100,
+               mode: str = "exp", smooth: float = 0.9, diverge: float = 4.0,
+               method: str = "smith") -> RangeTestResult:
+    """Smith's LR range test: ``num_steps`` updates of ``optimizer`` on ``model`` while the LR
+    rises from ``start_lr`` to ``end_lr`` (see :class:`cyclr.rangetest.Sweep` for ``mode``,
+    ``smooth``, ``diverge`` and ``method``), every param group at the same LR.
+
+    ``batches`` is an iterable of ``(x, y)`` pairs, cycled: a collection (a list, a
+    ``DataLoader``) is iterated again when it runs out, a one-shot iterator is replayed. Tensors
+    are moved to the model's device. Each step computes ``loss_fn(model(x), y)``, records it and
+    applies one ``optimizer.step()``; the model is in training mode meanwhile.
+
+    Afterwards, also when the test diverges or ``loss_fn`` raises, everything is as it was, bit
+    for bit: parameters, their gradients and buffers, every module's train/eval mode, the
+    optimizer state (momentum buffers, Adam moments, step counts) and every param group's
+    hyperparameters (``lr`` included), and the global torch random state (so a test before
+    training does not change the training run). Closure-based optimizers (LBFGS) are not
+    supported.
+    """
+    sweep = Sweep(start_lr, end_lr, num_steps, mode, smooth, diverge, method)
+    if not isinstance(model, torch.nn.Module):
+        check.fail("model", "a torch.nn.Module", model, TypeError)
+    if not isinstance(optimizer, torch.optim.Optimizer):
+        check.fail("optimizer", "a torch.optim.Optimizer", optimizer, TypeError)
+    if not callable(loss_fn):
+        check.fail("loss_fn", "a callable loss_fn(output, target)", loss_fn, TypeError)
+    stream = _cycled(batches)
+    first = next(stream)  # raises for an empty source before anything is touched
+    stream = itertools.chain([first], stream)
+    device = next(itertools.chain(model.parameters(), model.buffers()),
+                  torch.empty(0)).device
+
+    def train_step(lr: float) -> float:
+        x, y = _to(next(stream), device)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        optimizer.zero_grad(set_to_none=True)
+        loss = loss_fn(model(x), y)
+        loss.backward()
+        optimizer.step()
+        return float(loss.detach())
+
+    saved = _snapshot(model, optimizer)
+    devices = sorted({p.device.index or 0 for p in model.parameters() if p.device.type == "cuda"})
+    try:
+        with torch.random.fork_rng(devices=devices):
+            model.train()
+            return sweep.run(train_step)
+    finally:
+        _restore(model, optimizer, saved)
+
+
+def _cycled(batches: Iterable) -> Iterator:
+    """``batches`` forever; ``ValueError`` naming the argument if it yields nothing."""
+    if isinstance(batches, (str, bytes)) or not isinstance(batches, Iterable):
+        check.fail("batches", "an iterable of (x, y) batches", batches, TypeError)
+    source = itertools.cycle(batches) if isinstance(batches, Iterator) else None
+    while True:
+        empty = True
+        for batch in (source if source is not None else batches):
+            empty = False
+            yield batch
+        if empty:
+            check.fail("batches", "a non-empty iterable of (x, y) batches", batches)
+
+
+def _to(batch: Any, device: torch.device) -> tuple[Any, Any]:
+    if not (isinstance(batch, (tuple, list)) and len(batch) == 2):
+        check.fail("batches", "an iterable of (x, y) pairs; one item is not a pair",
+                   type(batch).__name__, TypeError)
+    return tuple(v.to(device) if isinstance(v, torch.Tensor) else v for v in batch)
+
+
+def _snapshot(model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, Any]:
+    return {
+        "params": {k: v.detach().clone() for k, v in model.named_parameters()},
+        "buffers": {k: v.clone() for k, v in model.named_buffers()},
+        "grads": {k: None if v.grad is None else v.grad.clone()
+                  for k, v in model.named_parameters()},
+        "modes": [m.training for m in model.modules()],
+        "state": {p: copy.deepcopy(s) for p, s in optimizer.state.items()},
+        "groups": [copy.deepcopy({k: v for k, v in g.items() if k != "params"})
+                   for g in optimizer.param_groups],
+    }
+
+
+def _restore(model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+             saved: dict[str, Any]) -> None:
+    """Put back what :func:`_snapshot` saved, in place: references to the parameters, buffers
+    and optimizer stay valid."""
+    with torch.no_grad():
+        for name, value in saved["params"].items():
+            model.get_parameter(name).copy_(value)
+        for name, value in saved["buffers"].items():
+            model.get_buffer(name).copy_(value)
+    for name, grad in saved["grads"].items():
+        model.get_parameter(name).grad = grad
+    for module, training in zip(model.modules(), saved["modes"]):
+        module.training = training
+    optimizer.state.clear()
+    optimizer.state.update(saved["state"])
+    for group, hyper in zip(optimizer.param_groups, saved["groups"]):
+        for key in [k for k in group if k != "params" and k not in hyper]:
+            del group[key]
+        group.update(hyper)
