@@ -141,10 +141,10 @@ class LRLogger(keras.callbacks.Callback):
     def current_values(self) -> dict[str, float]:
         """What the optimizer will use for its next update."""
         optimizer = self.model.optimizer
-        values = {"learning_rate": float(ops.convert_to_numpy(optimizer.learning_rate))}
-        for name, value in cycled_values(optimizer).items():
-            values[name] = float(ops.convert_to_numpy(value.tensor()))
-        return values
+        values = {"learning_rate": optimizer.learning_rate}
+        values.update({name: value.tensor() for name, value in cycled_values(optimizer).items()})
+        return {name: float(ops.convert_to_numpy(ops.convert_to_tensor(value)))
+                for name, value in values.items()}
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch_values = self.current_values()

@@ -3,3 +3,10 @@ import os
 # TensorFlow reads these when it is first imported: keep test output readable.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+
+def pytest_configure(config):
+    # Keras 3.15's own saving code passes variables to np.array (NumPy 2 deprecation): not ours
+    config.addinivalue_line(
+        "filterwarnings",
+        "ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning")

@@ -41,8 +41,9 @@ POLICIES = {
 
 
 def mean_output(y_true, y_pred):
-    """Loss whose gradient with respect to the probe's kernel is exactly ``mean(x) == 1``."""
-    return ops.mean(y_pred)
+    """Per-sample loss ``y``; Keras averages it over the batch (and the replicas), so the
+    gradient with respect to the probe's kernel is exactly ``mean(x) == 1``."""
+    return ops.mean(y_pred, axis=-1)
 
 
 def probe_model(optimizer, jit_compile=False):
@@ -66,7 +67,7 @@ class Probe(keras.callbacks.Callback):
 
     def on_train_batch_begin(self, batch, logs=None):
         optimizer = self.model.optimizer
-        self.steps.append(int(optimizer.iterations))
+        self.steps.append(int(optimizer.iterations.numpy()))
         self.reported.append(float(optimizer.learning_rate))
         self.model.layers[0].kernel.assign(np.zeros((1, 1), "float32"))
 
@@ -77,6 +78,21 @@ class Probe(keras.callbacks.Callback):
         return {"steps": self.steps, "reported": self.reported, "applied": self.applied}
 
 
+class LRReader(keras.callbacks.Callback):
+    """Per update: the step and the LR the optimizer reports before it, and the batch loss."""
+
+    def __init__(self):
+        super().__init__()
+        self.steps, self.lrs, self.losses = [], [], []
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self.steps.append(int(self.model.optimizer.iterations.numpy()))
+        self.lrs.append(float(self.model.optimizer.learning_rate))
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.losses.append(float(logs["loss"]))
+
+
 def max_error(p, steps, values):
     """Largest ``|values - p(steps)|`` as a fraction of the largest LR on those steps."""
     want = p(np.asarray(steps, dtype=np.int64))
@@ -84,11 +100,11 @@ def max_error(p, steps, values):
     return float(np.max(np.abs(np.asarray(values, dtype=np.float64) - want))) / scale
 
 
-def run_python(script, env=None, timeout=240):
-    """Run ``script`` in a fresh Python process at the repository root; return what it printed
-    on its last line, decoded from JSON."""
+def run_python(script, *args, env=None, timeout=240):
+    """Run ``script`` with ``args`` in a fresh Python process at the repository root; return
+    what it printed on its last line, decoded from JSON."""
     full_env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})}
-    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=full_env,
+    done = subprocess.run([sys.executable, "-c", script, *map(str, args)], cwd=ROOT, env=full_env,
                           capture_output=True, text=True, timeout=timeout)
     if done.returncode != 0:
         raise AssertionError(f"subprocess failed ({done.returncode}):\n{done.stderr[-4000:]}")
