@@ -256,9 +256,9 @@ def synthetic(n: int = 70_000, seed: int = 0) -> pd.DataFrame:
     65% women, height and weight by sex, blood pressure rising with age and BMI and rounded to
     5-10 mmHg like clinic readings, cholesterol / glucose / lifestyle flags at the real
     frequencies. The target is a noisy logistic function of age, blood pressure, cholesterol,
-    glucose, BMI and activity, learnable to roughly 72-74% accuracy. About 3% of rows carry the
-    real file's kinds of errors (swapped or mistyped pressures, impossible heights and weights)
-    so that the cleaning rules have something to do.
+    glucose, BMI and activity: gradient boosting reaches about 73% test accuracy on it. About 3%
+    of rows carry the real file's kinds of errors (swapped or mistyped pressures, impossible
+    heights and weights) so that the cleaning rules have something to do.
     """
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise ValueError(f"Argument `n` must be a positive integer. Received: n={n!r}")
@@ -275,9 +275,9 @@ def synthetic(n: int = 70_000, seed: int = 0) -> pd.DataFrame:
     active = rng.random(n) < 0.80
     sys_true = 124.0 + 0.6 * (years - 53) + 1.2 * (bmi - 27) + rng.normal(0.0, 15.0, n)
     dia_true = 0.5 * sys_true + 18.0 + rng.normal(0.0, 7.0, n)
-    logit = (0.055 * (sys_true - 128) + 0.07 * (years - 53) + 0.55 * (chol - 1)
-             + 0.15 * (gluc - 1) + 0.03 * (bmi - 27) - 0.25 * active - 0.1 * smoke
-             - 0.15 * alco + 0.25)
+    logit = (0.066 * (sys_true - 128) + 0.084 * (years - 53) + 0.66 * (chol - 1)
+             + 0.18 * (gluc - 1) + 0.036 * (bmi - 27) - 0.3 * active - 0.12 * smoke
+             - 0.18 * alco + 0.2)
     cardio = rng.random(n) < 1.0 / (1.0 + np.exp(-logit))
     # clinic readings: mostly rounded to 10 mmHg, some to 5
     step = np.where(rng.random(n) < 0.7, 10.0, 5.0)
