@@ -1,0 +1,145 @@
+"""`cyclr compare`: a real tiny run on the synthetic data with both backends, and bad input."""
+
+import csv
+import os
+import subprocess
+import sys
+
+import pytest
+
+pytest.importorskip("pandas")
+pytest.importorskip("sklearn")
+pytest.importorskip("matplotlib")
+
+from cyclr.cli import main  # noqa: E402
+from cyclr.experiment import RUN_COLUMNS, SUMMARY_COLUMNS  # noqa: E402
+
+POLICIES = ("constant", "clr", "one-cycle", "constant-grid")
+GRID = (0.01, 0.3)
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    """One real `cyclr compare` in a fresh process: both backends, every policy, 2 epochs."""
+    pytest.importorskip("torch")
+    pytest.importorskip("tensorflow")
+    out = tmp_path_factory.mktemp("compare")
+    env = {k: v for k, v in os.environ.items() if k != "CYCLR_CARDIO_CSV"}
+    env["TF_CPP_MIN_LOG_LEVEL"] = "2"
+    cmd = [sys.executable, "-m", "cyclr", "compare", "--backends", "tf,torch", "--epochs", "2",
+           "--seeds", "1", "--synthetic-rows", "1500", "--grid", ",".join(map(str, GRID)),
+           "--out", str(out)]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return out, proc
+
+
+def read(path):
+    with open(path, newline="") as f:
+        return list(csv.reader(f))
+
+
+def test_synthetic_data_is_announced(tiny_run):
+    out, proc = tiny_run
+    assert proc.stdout.count("SYNTHETIC DATA") == 2  # before and after the run
+    assert "SYNTHETIC DATA" in (out / "report.md").read_text()
+
+
+def test_runs_csv_has_one_row_per_backend_policy_seed_epoch(tiny_run):
+    out, _ = tiny_run
+    header, *rows = read(out / "runs.csv")
+    assert tuple(header) == RUN_COLUMNS
+    keys = {(r[0], r[1], r[2], r[3]) for r in rows}
+    assert keys == {(b, p, "0", e) for b in ("tf", "torch") for p in POLICIES for e in "12"}
+    assert len(rows) == len(keys)
+    for r in rows:
+        assert float(r[4]) > 0 and float(r[5]) > 0
+        assert 0 <= float(r[6]) <= 1 and 0 <= float(r[7]) <= 1
+    constant_lrs = {float(r[4]) for r in rows if r[1] == "constant"}
+    assert constant_lrs == {0.01}
+
+
+def test_summary_csv_has_one_row_per_run(tiny_run):
+    out, _ = tiny_run
+    with open(out / "summary.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert tuple(rows[0]) == SUMMARY_COLUMNS
+    assert [r["policy"] for r in rows] == list(POLICIES) * 2
+    for r in rows:
+        assert 0 <= float(r["test_accuracy"]) <= 1
+        assert float(r["best_val_accuracy"]) >= float(r["final_val_accuracy"])
+        assert float(r["wall_s"]) > 0
+        assert r["device"].startswith("cpu") or "gpu" in r["device"] or "cuda" in r["device"]
+    grid = [r for r in rows if r["policy"] == "constant-grid"]
+    assert all(float(r["total_epochs"]) == 2 * len(GRID) for r in grid)
+    clr = [r for r in rows if r["policy"] == "clr"]
+    assert all(r["bounds_source"] for r in clr)
+    assert all(float(r["tuning_epochs"]) > 0 for r in clr)  # the range test is counted
+    candidates = read(out / "grid.csv")[1:]
+    assert len(candidates) == 2 * len(GRID)
+
+
+def test_report_and_plots_exist(tiny_run):
+    out, proc = tiny_run
+    report = (out / "report.md").read_text()
+    for needed in ("## Results", "64.7", "65.0", "HistGradientBoostingClassifier",
+                   "total epochs", "## Targets", "lr_schedule.png", "val_accuracy.png",
+                   "Regenerate: `cyclr compare"):
+        assert needed in report
+    for png in ("lr_schedule.png", "val_accuracy.png", "range_test.png"):
+        assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "test acc %" in proc.stdout  # the summary table
+    assert "[####" in proc.stderr  # a progress bar per run
+
+
+# ------------------------------------------------------------------------------ bad input
+
+
+def fails(capsys, *args):
+    code = main(["compare", *args])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith("cyclr: error:") and err.count("\n") == 1, err
+    return err
+
+
+def test_unknown_backend(capsys):
+    assert "--backends" in fails(capsys, "--backends", "jax")
+
+
+def test_unknown_policy(capsys):
+    assert "--policies" in fails(capsys, "--policies", "constant,warp")
+
+
+def test_bad_epochs(capsys):
+    assert "--epochs" in fails(capsys, "--epochs", "0")
+
+
+def test_bad_grid(capsys):
+    assert "--grid" in fails(capsys, "--grid", "0.1,fast")
+
+
+def test_missing_data_file(capsys, tmp_path):
+    assert "not found" in fails(capsys, "--data", str(tmp_path / "nope.csv"))
+
+
+def test_environment_variable_is_the_fallback(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("CYCLR_CARDIO_CSV", str(tmp_path / "from-env.csv"))
+    assert "from-env.csv" in fails(capsys, "--backends", "torch")
+
+
+def test_malformed_data(capsys, tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("id,age,gender\n1,2,3\n")
+    assert "expected ';'-separated" in fails(capsys, "--data", str(bad), "--backends", "torch")
+    bad.write_text("id;age;gender;height;weight;ap_hi;ap_lo;cholesterol;gluc;smoke;alco;active;"
+                   "cardio\n0;18393;2;168;sixty;110;80;1;1;0;0;1;0\n")
+    assert "line 2" in fails(capsys, "--data", str(bad), "--backends", "torch")
+
+
+def test_cuda_without_a_gpu(capsys):
+    torch = pytest.importorskip("torch")
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    assert "device" in fails(capsys, "--backends", "torch", "--device", "cuda",
+                             "--synthetic-rows", "300", "--out", "/nonexistent/never")
