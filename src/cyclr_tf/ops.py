@@ -1,8 +1,9 @@
 """The ``keras.ops`` array namespace the core's policy formulas run on inside a Keras graph.
 
-Same attributes as :data:`cyclr.ops.PY` and :data:`cyclr.ops.NP`; ``step`` is an ``int64``
-tensor, so the formula's integer arithmetic (cycle index, position in the cycle) is exact up to
-``2**63 - 1``, and only the small remainder is converted by ``float``.
+Same attributes as :data:`cyclr.ops.PY` and :data:`cyclr.ops.NP`; ``step`` is an integer tensor
+of Keras' own step dtype (``int64`` on TensorFlow), so the formula's integer arithmetic (cycle
+index, position in the cycle) is exact up to ``2**63 - 1``, and only the small remainder is
+converted by ``float``.
 
 Floats are ``float32``, not ``float64``: the optimizer casts the learning rate to its variables'
 dtype (``float32``, also under ``mixed_float16``) anyway, ``float64`` is slow or missing on GPUs,
@@ -17,19 +18,25 @@ from __future__ import annotations
 import math
 from types import SimpleNamespace
 
+import keras
+import numpy as np
 from keras import ops
 
 FLOAT = "float32"
 """Dtype of every value a formula computes in a Keras graph."""
 
-INT = "int64"
-"""Dtype of the step and of integer tables."""
+INT = keras.backend.standardize_dtype("int")
+"""Dtype of the step and of integer tables: the one Keras gives optimizer step counters, ``int64``
+on TensorFlow (``int32`` on JAX, where int64 needs ``jax_enable_x64``, and on torch)."""
 
 
 def _table(values: tuple) -> object:
-    """A constant tuple as a tensor: ``int64`` for step tables, ``float32`` otherwise."""
-    integral = all(isinstance(v, int) and not isinstance(v, bool) for v in values)
-    return ops.convert_to_tensor(values, dtype=INT if integral else FLOAT)
+    """A constant tuple as a tensor: ``INT`` for step tables (without the entries past the
+    largest ``INT``, which no step reaches), ``float32`` otherwise."""
+    if all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+        largest = np.iinfo(INT).max
+        return ops.convert_to_tensor([v for v in values if v <= largest], dtype=INT)
+    return ops.convert_to_tensor(values, dtype=FLOAT)
 
 
 def _power(base: float, x: object) -> object:
@@ -58,4 +65,4 @@ KERAS_OPS = SimpleNamespace(
     count_le=_count_le,
     take=lambda table, i: ops.take(_table(table), i),
 )
-"""``keras.ops``: ``step`` is an ``int64`` tensor, results are ``float32`` tensors."""
+"""``keras.ops``: ``step`` is an ``INT`` tensor, results are ``float32`` tensors."""
