@@ -1,0 +1,130 @@
+"""``cyclr plot``: real runs writing PNGs for every policy; bad arguments: one line, exit 2."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+pytest.importorskip("matplotlib")
+
+from matplotlib import image  # noqa: E402
+
+from cyclr import policy  # noqa: E402
+from cyclr.cli import main  # noqa: E402
+from cyclr.plot_cli import POLICIES, default_steps  # noqa: E402
+
+
+def configs(out):
+    """The configs printed on stdout, rebuilt as policies."""
+    return [policy.from_config(json.loads(line.split(": ", 1)[1]))
+            for line in out.splitlines() if line.startswith(("policy config", "momentum config"))]
+
+
+def assert_png(path, rows):
+    pixels = image.imread(path)
+    assert pixels.shape[:2] == (rows, 960)            # 8 x 4.5 (or 6.5) inches at 120 dpi
+    assert pixels[..., :3].std() > 0.05               # something was drawn
+
+
+CASES = [
+    (["triangular", "--base-lr", "0.001", "--max-lr", "0.1", "--step-size", "50"],
+     policy.Triangular(0.001, 0.1, 50), 300),
+    (["triangular2", "--base-lr", "0.001", "--max-lr", "0.1", "--step-size", "50",
+      "--step-size-down", "30"], policy.Triangular2(0.001, 0.1, 50, 30), 240),
+    (["exp-range", "--base-lr", "0.001", "--max-lr", "0.1", "--step-size", "50", "--gamma",
+      "0.99"], policy.ExpRange(0.001, 0.1, 50, 0.99), 300),
+    (["one-cycle", "--max-lr", "0.1", "--total-steps", "400", "--pct-start", "0.25", "--anneal",
+      "linear", "--div-factor", "10", "--final-div-factor", "100", "--three-phase"],
+     policy.OneCycle(0.1, 400, 0.25, "linear", 10.0, 100.0, True), 400),
+    (["cosine-restarts", "--max-lr", "0.1", "--period", "20", "--period-mult", "2", "--min-lr",
+      "0.001"], policy.CosineRestarts(0.1, 20, 2, 0.001), 140),
+    (["constant", "--lr", "0.01"], policy.Constant(0.01), 1000),
+]
+
+
+@pytest.mark.parametrize("argv, expected, steps", CASES, ids=[c[0][0] for c in CASES])
+def test_every_policy_with_all_its_arguments(tmp_path, capsys, argv, expected, steps):
+    out = tmp_path / "lr.png"
+    assert main(["plot", *argv, "-o", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert configs(printed) == [expected]
+    assert f"{steps} updates" in printed and default_steps(expected) == steps
+    assert_png(out, 540)
+    assert sorted(POLICIES) == sorted(c[0][0] for c in CASES)   # every policy is covered
+
+
+def test_steps_and_momentum(tmp_path, capsys):
+    out = tmp_path / "lr.png"
+    assert main(["plot", "one-cycle", "--max-lr", "0.2", "--steps", "500", "--momentum", "0.85",
+                 "0.95", "-o", str(out), "--title", "1cycle"]) == 0
+    lr, momentum = configs(capsys.readouterr().out)
+    assert lr == policy.OneCycle(0.2, 500)                     # total_steps defaults to --steps
+    assert momentum == policy.one_cycle_momentum(500, 0.85, 0.95)
+    assert_png(out, 780)
+    assert main(["plot", "triangular2", "--base-lr", "0.01", "--max-lr", "0.1", "--step-size",
+                 "10", "--steps", "45", "--momentum", "0.8", "0.9", "-o", str(out)]) == 0
+    lr, momentum = configs(capsys.readouterr().out)
+    np.testing.assert_allclose(momentum(np.arange(45)) - 0.8,
+                               (0.1 - lr(np.arange(45))) / 0.09 * 0.1, atol=1e-12)
+
+
+def test_config_files(tmp_path, capsys):
+    p = policy.warmup(policy.Triangular2(0.001, 0.1, 100), 50)
+    plain, both = tmp_path / "p.json", tmp_path / "both.json"
+    plain.write_text(json.dumps(p.to_config()))
+    m = policy.Triangular2(0.95, 0.85, 100)
+    both.write_text(json.dumps({"policy": p.to_config(), "momentum": m.to_config()}))
+    out = tmp_path / "lr.png"
+    assert main(["plot", "--config", str(plain), "-o", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert configs(printed) == [p] and "650 updates" in printed
+    assert_png(out, 540)
+    assert main(["plot", "--config", str(both), "--steps", "300", "-o", str(out)]) == 0
+    assert configs(capsys.readouterr().out) == [p, m]
+    assert_png(out, 780)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["plot"], "give a POLICY"),
+    (["plot", "linear"], "invalid choice"),
+    (["plot", "triangular", "--base-lr", "0.1"], "triangular needs --max-lr, --step-size"),
+    (["plot", "exp-range", "--base-lr", "0.1", "--max-lr", "1", "--step-size", "5"],
+     "needs --gamma"),
+    (["plot", "constant", "--lr", "0.1", "--gamma", "0.5"], "--gamma does not apply to constant"),
+    (["plot", "constant", "--lr", "abc"], "invalid float value"),
+    (["plot", "triangular", "--base-lr", "-1", "--max-lr", "1", "--step-size", "5"],
+     "Argument `base_lr` must be"),
+    (["plot", "one-cycle", "--max-lr", "0.1", "--total-steps", "100", "--pct-start", "1.5"],
+     "Argument `pct_start` must be"),
+    (["plot", "constant", "--lr", "0.1", "--steps", "0"], "--steps must be a positive"),
+    (["plot", "constant", "--lr", "0.1", "--momentum", "0.8", "0.9"], "--momentum cycles"),
+    (["plot", "constant", "--lr", "0.1", "-o", "{tmp}/missing/lr.png"], "does not exist"),
+    (["plot", "constant", "--lr", "0.1", "-o", "{tmp}/lr.jpg"], "a .png file path"),
+    (["plot", "--config", "{tmp}/absent.json"], "No such file"),
+    (["plot", "--config", "{tmp}/bad.json"], "not valid JSON"),
+    (["plot", "--config", "{tmp}/unknown.json"], "'type' is one of"),
+    (["plot", "constant", "--config", "{tmp}/unknown.json"], "not both"),
+])
+def test_bad_arguments_give_one_line_and_exit_2(tmp_path, capsys, argv, message):
+    (tmp_path / "bad.json").write_text("{not json")
+    (tmp_path / "unknown.json").write_text('{"type": "Sawtooth", "lr": 1}')
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    lines = captured.err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("cyclr: error: ") and message in lines[0]
+    assert not list(tmp_path.glob("*.png"))
+
+
+def test_the_installed_command_line(tmp_path):
+    out = tmp_path / "lr.png"
+    ok = subprocess.run([sys.executable, "-m", "cyclr", "plot", "triangular2", "--base-lr",
+                         "0.001", "--max-lr", "0.1", "--step-size", "20", "-o", str(out)],
+                        capture_output=True, text=True)
+    assert ok.returncode == 0 and ok.stderr == "" and out.is_file()
+    bad = subprocess.run([sys.executable, "-m", "cyclr", "plot", "triangular2", "--max-lr", "x"],
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and len(bad.stderr.splitlines()) == 1 and bad.stdout == ""
