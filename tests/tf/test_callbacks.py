@@ -130,6 +130,25 @@ def test_adam_family_applies_the_beta_1_policy_and_keeps_beta_2(optimizer_class,
     np.testing.assert_allclose(probe.applied, step, rtol=1e-5)
 
 
+def _velocity_recurrence(steps):
+    velocity = 0.0
+    for k in range(steps):
+        velocity = MOMENTUM(k) * velocity - LR(k)
+    return velocity
+
+
+def test_momentum_follows_every_update_with_steps_per_execution():
+    optimizer = cycle_momentum(keras.optimizers.SGD(Schedule(LR), momentum=0.9), MOMENTUM)
+    model = probe_model(optimizer, jit_compile=True)
+    model.compile(optimizer=optimizer, loss=mean_output, steps_per_execution=4, jit_compile=True)
+    x, y = ones(74)
+    model.fit(x, y, batch_size=2, epochs=1, verbose=0)
+    velocity = next(v for v in optimizer.variables if v.path.endswith("momentum"))
+    assert int(optimizer.iterations.numpy()) == 37
+    assert float(velocity.numpy().ravel()[0]) == pytest.approx(_velocity_recurrence(37), rel=1e-5)
+    assert _velocity_recurrence(37) != pytest.approx(_velocity_recurrence(36), rel=1e-2)
+
+
 def test_works_through_a_loss_scale_optimizer():
     inner = keras.optimizers.SGD(Schedule(LR), momentum=0.9)
     wrapped = keras.optimizers.LossScaleOptimizer(inner)
