@@ -267,6 +267,18 @@ def test_load_state_dict_restores_the_saved_policy():
     assert target.optimizer.param_groups[0]["lr"] == TRI2(5)
 
 
+def test_resume_with_a_new_policy_through_last_epoch():
+    """The documented way to resume with a different schedule: last_epoch = saved - 1."""
+    m = model()
+    opt = sgd(m)
+    sched = Scheduler(opt, TRI2, momentum=MOM)
+    fit(m, opt, sched, 0, 9)
+    state = sched.state_dict()
+    new = policy.CosineRestarts(max_lr=0.2, period=4)
+    resumed = Scheduler(sgd(model()), new, last_epoch=state["last_epoch"] - 1)
+    assert resumed.last_epoch == 9 and resumed.optimizer.param_groups[0]["lr"] == new(9)
+
+
 @pytest.mark.parametrize(("change", "error", "name"), [
     (lambda s: s.pop("momentum"), TypeError, "state_dict"),
     (lambda s: s.update(extra=1), TypeError, "state_dict"),
