@@ -175,7 +175,8 @@ class Scheduler(LRScheduler):
         state is invalid."""
         if not isinstance(state_dict, dict) or set(state_dict) != set(_STATE_KEYS):
             check.fail("state_dict", f"a cyclr_torch.Scheduler state dict with keys "
-                       f"{list(_STATE_KEYS)}", state_dict, TypeError)
+                       f"{list(_STATE_KEYS)}", state_dict,
+                       ValueError if isinstance(state_dict, dict) else TypeError)
         last_epoch = check.integer("last_epoch", state_dict["last_epoch"], 0,
                                    "a non-negative integer")
         self._configure(_policies_from(state_dict["policy"]),

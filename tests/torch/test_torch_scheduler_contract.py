@@ -168,6 +168,12 @@ def test_param_groups_added_later_are_reported():
         sched.step()
 
 
+def test_load_state_dict_needs_a_dict():
+    sched = Scheduler(sgd(model()), TRI2)
+    with pytest.raises(TypeError, match="Argument `state_dict` must be"):
+        sched.load_state_dict([("last_epoch", 3)])
+
+
 def test_lightning_config_needs_a_scheduler():
     with pytest.raises(TypeError, match="Argument `scheduler` must be"):
         lightning_config(TRI2)
@@ -280,8 +286,8 @@ def test_resume_with_a_new_policy_through_last_epoch():
 
 
 @pytest.mark.parametrize(("change", "error", "name"), [
-    (lambda s: s.pop("momentum"), TypeError, "state_dict"),
-    (lambda s: s.update(extra=1), TypeError, "state_dict"),
+    (lambda s: s.pop("momentum"), ValueError, "state_dict"),
+    (lambda s: s.update(extra=1), ValueError, "state_dict"),
     (lambda s: s.update(last_epoch=-1), ValueError, "last_epoch"),
     (lambda s: s.update(policy={"type": "Nope"}), ValueError, "config"),
     (lambda s: s.update(policy={**TRI2.to_config(), "step_size": 0}), ValueError, "step_size"),
