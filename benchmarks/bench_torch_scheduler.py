@@ -14,9 +14,9 @@ import argparse
 import statistics
 import time
 
+import torch
 from torch.optim.lr_scheduler import CyclicLR
 
-import torch
 from cyclr import policy
 from cyclr_torch.scheduler import Scheduler
 

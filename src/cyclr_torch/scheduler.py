@@ -23,12 +23,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from torch import Tensor
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
 
 from cyclr import _validate as check
 from cyclr.policy import Policy, from_config
-from torch import Tensor
 
 __all__ = ["Scheduler", "lightning_config"]
 

@@ -12,10 +12,10 @@ import os
 import sys
 from pathlib import Path
 
+import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-import torch
 from cyclr import policy
 from cyclr_torch.scheduler import Scheduler
 

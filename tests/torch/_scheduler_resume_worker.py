@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import torch
+
 from cyclr import policy
 from cyclr_torch.scheduler import Scheduler
 
