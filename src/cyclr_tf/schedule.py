@@ -2,7 +2,7 @@
 
 The optimizer calls ``schedule(optimizer.iterations)`` before each update, so update ``k`` uses
 ``policy(k)`` (DESIGN.md's step convention). The value is the core's own formula,
-``policy.formula(KERAS_OPS, step)``, evaluated with ``keras.ops`` on the ``int64`` step: it traces
+``policy.formula(KERAS_OPS, step)``, evaluated with ``keras.ops`` on the int64 step: it traces
 under ``tf.function``, compiles under XLA (``jit_compile=True``) and needs no Python callback.
 """
 
@@ -36,9 +36,9 @@ def as_policy(policy: Any) -> Policy:
 
 
 def as_step(step: Any) -> Any:
-    """``step`` as an ``int64`` tensor. Python and numpy integers (and arrays) are validated
-    eagerly; a tensor or variable must have an integer dtype (its values are not checked, so
-    that the schedule stays branch-free inside a graph)."""
+    """``step`` as an ``INT`` tensor (int64 on TensorFlow). Python and numpy integers (and
+    arrays) are validated eagerly; a tensor or variable must have an integer dtype (its values
+    are not checked, so that the schedule stays branch-free inside a graph)."""
     if isinstance(step, (numbers.Number, np.generic, np.ndarray, list, tuple)):
         return ops.convert_to_tensor(check.step(step), dtype=INT)
     dtype = getattr(step, "dtype", None)

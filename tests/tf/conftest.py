@@ -1,4 +1,7 @@
 import os
+from pathlib import Path
+
+import pytest
 
 # TensorFlow reads these when it is first imported: keep test output readable.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -10,3 +13,10 @@ def pytest_configure(config):
     config.addinivalue_line(
         "filterwarnings",
         "ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning")
+
+
+def pytest_collection_modifyitems(config, items):
+    here = Path(__file__).parent
+    for item in items:
+        if item.path.is_relative_to(here):
+            item.add_marker(pytest.mark.tf)
