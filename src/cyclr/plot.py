@@ -82,8 +82,9 @@ def plot_range_test(result: RangeTestResult, path: str | Path, *, title: str | N
         for lr in (s.base_lr, s.max_lr):
             ax.axvline(lr, color=BOUNDS, lw=1.2)
     else:
-        ax.text(0.02, 0.04, f"no suggestion ({s.status}): {s.detail}", transform=ax.transAxes,
-                fontsize=8, wrap=True, color="#a03020")
+        ax.text(0.5, 0.97, "\n".join(textwrap.wrap(f"no suggestion ({s.status}): {s.detail}", 90)),
+                transform=ax.transAxes, ha="center", va="top", fontsize=9, color="#a03020",
+                bbox={"facecolor": "white", "edgecolor": "#a03020", "alpha": 0.9})
 
     if finite.any():
         values = raw[finite]
@@ -96,7 +97,7 @@ def plot_range_test(result: RangeTestResult, path: str | Path, *, title: str | N
         ax.plot([lrs[-1]], [1.0], marker="x", color="#c03020", ms=9, mew=2, ls="none",
                 transform=ax.get_xaxis_transform(), clip_on=False,
                 label=f"non-finite loss at {_fmt(lrs[-1])}")
-    ax.legend(loc="upper left", fontsize=8, framealpha=0.9)
+    ax.legend(loc="lower left", fontsize=8, framealpha=0.9)  # a falling curve leaves it empty
 
     sweep = result.sweep
     ended = {"completed": f"{len(lrs)} steps",

@@ -128,3 +128,68 @@ def test_the_installed_command_line(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "cyclr", "plot", "triangular2", "--max-lr", "x"],
                          capture_output=True, text=True)
     assert bad.returncode == 2 and len(bad.stderr.splitlines()) == 1 and bad.stdout == ""
+
+
+# ------------------------------------------------------------------ cyclr.plot itself
+
+
+def test_range_test_figures_for_every_way_a_test_ends(tmp_path):
+    import math
+
+    from cyclr.plot import plot_range_test
+    from cyclr.rangetest import Sweep
+
+    def valley(lr):
+        return 1.0 - 0.5 / (1.0 + (1e-3 / lr) ** 2)
+
+    runs = {
+        "completed": Sweep(1e-6, 1.0, 60).run(valley),
+        "diverged": Sweep(1e-6, 10.0, 80).run(lambda lr: valley(lr) + (lr / 0.01) ** 2),
+        "nan": Sweep(1e-6, 10.0, 80).run(lambda lr: math.nan if lr > 0.05 else valley(lr)),
+        "flat": Sweep(1e-6, 10.0, 30).run(lambda lr: 0.69),
+    }
+    assert [r.stop_reason for r in runs.values()] == ["completed", "diverged", "non-finite loss",
+                                                     "completed"]
+    assert not runs["flat"].suggestion.ok
+    for name, result in runs.items():
+        path = plot_range_test(result, tmp_path / f"{name}.png")
+        assert path == tmp_path / f"{name}.png"
+        assert_png(path, 540)
+
+
+def test_plot_functions_check_their_arguments(tmp_path):
+    from cyclr.plot import plot_range_test, plot_schedule
+
+    p = policy.Constant(0.1)
+    with pytest.raises(TypeError, match="Argument `result` must be"):
+        plot_range_test({"lrs": [1, 2]}, tmp_path / "x.png")
+    with pytest.raises(TypeError, match="Argument `policy` must be"):
+        plot_schedule(lambda k: 0.1, 10, tmp_path / "x.png")
+    with pytest.raises(TypeError, match="Argument `momentum` must be"):
+        plot_schedule(p, 10, tmp_path / "x.png", momentum=0.9)
+    with pytest.raises(ValueError, match="Argument `steps` must be"):
+        plot_schedule(p, 0, tmp_path / "x.png")
+    with pytest.raises(ValueError, match="Argument `path` must be a .png"):
+        plot_schedule(p, 10, tmp_path / "x.pdf")
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        plot_schedule(p, 10, tmp_path / "missing" / "x.png")
+    assert not list(tmp_path.iterdir())
+
+
+def test_without_matplotlib_the_error_says_how_to_install_it(tmp_path):
+    code = ("import sys; sys.modules['matplotlib'] = None\n"
+            "from cyclr import policy\n"
+            "from cyclr.plot import plot_schedule\n"
+            f"plot_schedule(policy.Constant(0.1), 10, {str(tmp_path / 'x.png')!r})\n")
+    direct = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert direct.returncode == 1
+    assert "ModuleNotFoundError: cyclr.plot needs matplotlib: pip install 'cyclr[plot]'" in (
+        direct.stderr)
+    code = ("import sys; sys.modules['matplotlib'] = None\n"
+            "from cyclr.cli import main\n"
+            f"sys.exit(main(['plot', 'constant', '--lr', '0.1', '-o', "
+            f"{str(tmp_path / 'x.png')!r}]))\n")
+    cli = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert cli.returncode == 2 and cli.stderr.splitlines() == [
+        "cyclr: error: cyclr plot needs matplotlib: pip install 'cyclr[plot]'"]
+    assert not list(tmp_path.iterdir())
