@@ -3,8 +3,8 @@
 Dense 64-32-1 (ReLU, sigmoid output), Glorot-uniform kernels and zero biases (Keras's defaults,
 seeded), SGD whose learning rate is a :class:`cyclr_tf.schedule.Schedule`, trained by ``model.fit``
 on in-memory numpy arrays. ``steps_per_execution`` runs many updates per call into the compiled
-(XLA) train function, so a small model is not dominated by Python overhead; the schedule is
-evaluated inside that graph once per update, exactly as with ``steps_per_execution=1``.
+train function, so a small model is not dominated by Python overhead; the schedule is evaluated
+inside that graph once per update, exactly as with ``steps_per_execution=1``.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from cyclr.experiment import EpochLog, TrainResult
 from cyclr.policy import Policy
 from cyclr_tf.schedule import Schedule
 
-__all__ = ["build_model", "resolve_device", "train"]
+__all__ = ["build_model", "limit_threads", "range_test_bounds", "resolve_device", "train"]
 
 #: Updates per call into the compiled train function.
 STEPS_PER_EXECUTION = 32

@@ -14,13 +14,13 @@ import time
 from collections.abc import Callable
 from contextlib import contextmanager
 
+import torch
+from torch import nn
 from torch.nn import functional as F
 
-import torch
 from cyclr.experiment import EpochLog, TrainResult
 from cyclr.policy import Policy
 from cyclr_torch.scheduler import Scheduler
-from torch import nn
 
 __all__ = ["build_model", "resolve_device", "train", "range_test_bounds"]
 

@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 pytest.importorskip("pandas")
@@ -143,3 +144,48 @@ def test_cuda_without_a_gpu(capsys):
         pytest.skip("this machine has a GPU")
     assert "device" in fails(capsys, "--backends", "torch", "--device", "cuda",
                              "--synthetic-rows", "300", "--out", "/nonexistent/never")
+
+
+# ------------------------------------------------------------------- the two trainers agree
+
+
+def test_both_backends_build_the_same_model():
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("tensorflow")
+    from cyclr_tf.trainer import build_model as keras_model
+    from cyclr_torch.trainer import build_model as torch_model
+
+    k = [v.numpy() for v in keras_model(11, seed=0).weights]
+    t = [p.detach().numpy() for p in torch_model(11, seed=0).parameters()]
+    # Keras kernels are (in, out), torch weights (out, in); biases are zero on both
+    assert [w.shape for w in k[0::2]] == [w.T.shape for w in t[0::2]] == [(11, 64), (64, 32),
+                                                                         (32, 1)]
+    for kernel, weight, kb, tb in zip(k[0::2], t[0::2], k[1::2], t[1::2]):
+        limit = (6 / sum(kernel.shape)) ** 0.5  # Glorot uniform
+        for w in (kernel, weight):
+            assert np.abs(w).max() <= limit and np.abs(w).max() > 0.8 * limit
+            assert abs(w.std() - limit / 3**0.5) < 0.25 * limit  # uniform(-l, l): std l/sqrt(3)
+        assert not kb.any() and not tb.any()
+    again = [p.detach().numpy() for p in torch_model(11, seed=0).parameters()]
+    assert all(np.array_equal(a, b) for a, b in zip(t, again))
+    assert isinstance(torch_model(11, seed=0)(torch.zeros(2, 11)), torch.Tensor)
+
+
+def test_torch_trainer_records_the_policy_lr_and_is_deterministic():
+    pytest.importorskip("torch")
+    from cyclr import data as D
+    from cyclr import policy as P
+    from cyclr_torch.trainer import train
+
+    data = D.prepare(D.synthetic(1200, seed=0), source="synthetic")
+    ipe = -(-len(data.y_train) // 100)
+    p = P.Triangular2(base_lr=0.01, max_lr=0.5, step_size=ipe)
+    seen = []
+    a = train(data, p, epochs=3, batch_size=100, seed=1, device="cpu", on_epoch=seen.append)
+    b = train(data, p, epochs=3, batch_size=100, seed=1, device="cpu")
+    assert [e.epoch for e in a.history] == [1, 2, 3] and seen == a.history
+    assert [e.lr for e in a.history] == pytest.approx([p(ipe * e - 1) for e in (1, 2, 3)])
+    assert [e.val_accuracy for e in a.history] == [e.val_accuracy for e in b.history]
+    assert a.test_accuracy == b.test_accuracy
+    assert a.history[-1].train_loss < a.history[0].train_loss
+    assert a.device.startswith("cpu")
