@@ -96,9 +96,9 @@ def _sweep_text(result: RangeTestResult) -> str:
 
 
 def _torch(data, sweep: Sweep, batch_size: int, seed: int) -> RangeTestResult:
+    import torch
     from torch.nn import functional
 
-    import torch
     from cyclr_torch.rangetest import range_test
     from cyclr_torch.trainer import build_model
 

@@ -15,9 +15,10 @@ __all__ = ["range_test"]
 
 
 def range_test(model: keras.Model, x: Any, y: Any, batch_size: int = 128,
-               start_lr: float = 1e-7, end_lr: float = 10.0, num_steps: int = 100,
-               mode: str = "exp", smooth: float = 0.9, diverge: float = 4.0,
-               method: str = "smith", seed: int = 0) -> RangeTestResult:
+               start_lr: float = Sweep.start_lr, end_lr: float = Sweep.end_lr,
+               num_steps: int = Sweep.num_steps, mode: str = Sweep.mode,
+               smooth: float = Sweep.smooth, diverge: float = Sweep.diverge,
+               method: str = Sweep.method, seed: int = 0) -> RangeTestResult:
     """Smith's LR range test on a compiled Keras model: ``num_steps`` calls of
     ``model.train_on_batch`` while the optimizer's LR rises from ``start_lr`` to ``end_lr`` (see
     :class:`cyclr.rangetest.Sweep` for ``mode``, ``smooth``, ``diverge`` and ``method``).

@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import torch
+
 from cyclr import _validate as check
 from cyclr.rangetest import RangeTestResult, Sweep
 
@@ -17,9 +18,10 @@ __all__ = ["range_test"]
 
 def range_test(model: torch.nn.Module, optimizer: torch.optim.Optimizer,
                loss_fn: Callable[[Any, Any], torch.Tensor], batches: Iterable,
-               start_lr: float = 1e-7, end_lr: float = 10.0, num_steps: int = 100,
-               mode: str = "exp", smooth: float = 0.9, diverge: float = 4.0,
-               method: str = "smith") -> RangeTestResult:
+               start_lr: float = Sweep.start_lr, end_lr: float = Sweep.end_lr,
+               num_steps: int = Sweep.num_steps, mode: str = Sweep.mode,
+               smooth: float = Sweep.smooth, diverge: float = Sweep.diverge,
+               method: str = Sweep.method) -> RangeTestResult:
     """Smith's LR range test: ``num_steps`` updates of ``optimizer`` on ``model`` while the LR
     rises from ``start_lr`` to ``end_lr`` (see :class:`cyclr.rangetest.Sweep` for ``mode``,
     ``smooth``, ``diverge`` and ``method``), every param group at the same LR.
@@ -30,8 +32,9 @@ def range_test(model: torch.nn.Module, optimizer: torch.optim.Optimizer,
     applies one ``optimizer.step()``; the model is in training mode meanwhile.
 
     Afterwards, also when the test diverges or ``loss_fn`` raises, everything is as it was, bit
-    for bit: parameters, their gradients and buffers, every module's train/eval mode, the
-    optimizer state (momentum buffers, Adam moments, step counts) and every param group's
+    for bit: parameters and their gradients, buffers and every submodule's train/eval mode (of
+    ``model``, and of ``loss_fn`` if it is a module), any other parameter the optimizer updates,
+    the optimizer state (momentum buffers, Adam moments, step counts), every param group's
     hyperparameters (``lr`` included), and the global torch random state (so a test before
     training does not change the training run). Closure-based optimizers (LBFGS) are not
     supported.
@@ -59,14 +62,15 @@ def range_test(model: torch.nn.Module, optimizer: torch.optim.Optimizer,
         optimizer.step()
         return float(loss.detach())
 
-    saved = _snapshot(model, optimizer)
+    modules = [m for m in (model, loss_fn) if isinstance(m, torch.nn.Module)]
+    saved = _snapshot(modules, optimizer)
     devices = sorted({p.device.index or 0 for p in model.parameters() if p.device.type == "cuda"})
     try:
         with torch.random.fork_rng(devices=devices):
             model.train()
             return sweep.run(train_step)
     finally:
-        _restore(model, optimizer, saved)
+        _restore(modules, optimizer, saved)
 
 
 def _cycled(batches: Iterable) -> Iterator:
@@ -90,32 +94,44 @@ def _to(batch: Any, device: torch.device) -> tuple[Any, Any]:
     return tuple(v.to(device) if isinstance(v, torch.Tensor) else v for v in batch)
 
 
-def _snapshot(model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, Any]:
+def _snapshot(modules: list[torch.nn.Module], optimizer: torch.optim.Optimizer
+              ) -> dict[str, Any]:
+    owned = {id(p) for m in modules for p in m.parameters()}
+    others = [p for g in optimizer.param_groups for p in g["params"] if id(p) not in owned]
     return {
-        "params": {k: v.detach().clone() for k, v in model.named_parameters()},
-        "buffers": {k: v.clone() for k, v in model.named_buffers()},
-        "grads": {k: None if v.grad is None else v.grad.clone()
-                  for k, v in model.named_parameters()},
-        "modes": [m.training for m in model.modules()],
+        "modules": [{
+            "params": {k: (v.detach().clone(), _clone(v.grad)) for k, v in m.named_parameters()},
+            "buffers": {k: v.clone() for k, v in m.named_buffers()},
+            "modes": [sub.training for sub in m.modules()],
+        } for m in modules],
+        "others": [(p, p.detach().clone(), _clone(p.grad)) for p in others],
         "state": {p: copy.deepcopy(s) for p, s in optimizer.state.items()},
         "groups": [copy.deepcopy({k: v for k, v in g.items() if k != "params"})
                    for g in optimizer.param_groups],
     }
 
 
-def _restore(model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+def _clone(tensor: torch.Tensor | None) -> torch.Tensor | None:
+    return None if tensor is None else tensor.detach().clone()
+
+
+def _restore(modules: list[torch.nn.Module], optimizer: torch.optim.Optimizer,
              saved: dict[str, Any]) -> None:
     """Put back what :func:`_snapshot` saved, in place: references to the parameters, buffers
     and optimizer stay valid."""
     with torch.no_grad():
-        for name, value in saved["params"].items():
-            model.get_parameter(name).copy_(value)
-        for name, value in saved["buffers"].items():
-            model.get_buffer(name).copy_(value)
-    for name, grad in saved["grads"].items():
-        model.get_parameter(name).grad = grad
-    for module, training in zip(model.modules(), saved["modes"]):
-        module.training = training
+        for module, kept in zip(modules, saved["modules"]):
+            for name, (value, grad) in kept["params"].items():
+                param = module.get_parameter(name)
+                param.copy_(value)
+                param.grad = grad
+            for name, value in kept["buffers"].items():
+                module.get_buffer(name).copy_(value)
+            for sub, training in zip(module.modules(), kept["modes"]):
+                sub.training = training
+        for param, value, grad in saved["others"]:
+            param.copy_(value)
+            param.grad = grad
     optimizer.state.clear()
     optimizer.state.update(saved["state"])
     for group, hyper in zip(optimizer.param_groups, saved["groups"]):

@@ -141,6 +141,40 @@ def test_a_raising_loss_function_restores_everything_and_propagates(opt):
     assert_identical(before, everything(model, optimizer))
 
 
+class ScaledLoss(torch.nn.Module):
+    """A loss with its own learnable parameter and a buffer counting its calls."""
+
+    def __init__(self):
+        super().__init__()
+        self.scale = torch.nn.Parameter(torch.tensor(1.0))
+        self.register_buffer("calls", torch.zeros((), dtype=torch.int64))
+
+    def forward(self, logits, target):
+        self.calls += 1
+        return loss_fn(logits * self.scale, target)
+
+
+def test_a_loss_module_and_parameters_outside_the_model_are_restored_too():
+    model, _, batches = make_setup("sgd")
+    loss, loose = ScaledLoss(), torch.nn.Parameter(torch.ones(3))
+    optimizer = torch.optim.SGD([{"params": model.parameters()},
+                                 {"params": [loss.scale, loose], "lr": 0.1}], momentum=0.9)
+
+    def loss_with_loose(logits, target):  # a plain function: only the optimizer knows `loose`
+        return loss_fn(logits * loss.scale, target) + (loose**2).sum()
+
+    train(model, optimizer, batches[:2])   # the model's loss only: loose has no grad yet
+    for fn in (loss, loss_with_loose):
+        before = everything(model, optimizer)
+        before_loss = [loss.scale.detach().clone(), loss.calls.clone(), loose.detach().clone(),
+                       loose.grad]
+        range_test(model, optimizer, fn, batches, start_lr=1e-3, end_lr=1.0, num_steps=10)
+        assert loss.calls.item() == 0 and loose.grad is None
+        assert_identical(before, everything(model, optimizer))
+        assert_identical(before_loss, [loss.scale.detach(), loss.calls, loose.detach(),
+                                       loose.grad])
+
+
 @pytest.mark.parametrize("opt", ["sgd-nesterov", "adamw"])
 def test_training_after_the_test_equals_training_without_it(opt):
     tested, tested_opt, batches = make_setup(opt)
