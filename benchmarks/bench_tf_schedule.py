@@ -9,7 +9,7 @@ is a ratio <= 1.03. On a busy machine single fits vary by 10-20 %, so the script
 the schedule alone inside a compiled loop (microseconds per update, graph and XLA) and relates it
 to the time of one update of the constant-LR fit: a noise-free bound on what the schedule costs.
 
-Run: ``python benchmarks/bench_tf_schedule.py [--rounds 15] [--epochs 1] [--jit auto|on|off]``.
+Run: ``python benchmarks/bench_tf_schedule.py [--rounds 41] [--epochs 1] [--jit auto|on|off]``.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--rounds", type=int, default=41)
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--jit", choices=["auto", "on", "off"], default="auto",
                         help="model.compile(jit_compile=...): auto (Keras' default), on, off")
