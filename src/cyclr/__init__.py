@@ -5,35 +5,8 @@ that put the same policy into a training loop.
 """
 
 from cyclr import policy
-from cyclr.policy import (
-    Constant,
-    CosineRestarts,
-    ExpRange,
-    Join,
-    Linear,
-    OneCycle,
-    Policy,
-    Triangular,
-    Triangular2,
-    from_config,
-    one_cycle_momentum,
-    warmup,
-)
+from cyclr.policy import *  # noqa: F403  (the policy classes, listed once in policy.__all__)
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "policy",
-    "Policy",
-    "Constant",
-    "Linear",
-    "Triangular",
-    "Triangular2",
-    "ExpRange",
-    "OneCycle",
-    "CosineRestarts",
-    "Join",
-    "warmup",
-    "one_cycle_momentum",
-    "from_config",
-]
+__all__ = ["policy", *policy.__all__]

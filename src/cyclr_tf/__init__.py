@@ -5,6 +5,7 @@ all ``keras.saving.load_model`` needs to load a ``.keras`` file that uses it.
 """
 
 from cyclr_tf.callbacks import LRLogger, cycle_momentum
+from cyclr_tf.rangetest import range_test
 from cyclr_tf.schedule import Schedule
 
-__all__ = ["Schedule", "LRLogger", "cycle_momentum"]
+__all__ = ["Schedule", "LRLogger", "cycle_momentum", "range_test"]

@@ -5,6 +5,7 @@ whose LR at optimizer update ``k`` is ``policy(k)``; ``lightning_config(schedule
 Lightning ``lr_scheduler`` entry, stepped per update.
 """
 
+from cyclr_torch.rangetest import range_test
 from cyclr_torch.scheduler import Scheduler, lightning_config
 
-__all__ = ["Scheduler", "lightning_config"]
+__all__ = ["Scheduler", "lightning_config", "range_test"]
