@@ -9,9 +9,9 @@ under each policy, for several seeds, on one stratified split:
 ``constant``
     SGD at 0.01, the article's baseline.
 ``clr``
-    Smith's ``triangular2`` (Smith 2017, arXiv:1506.01186) between bounds from an LR range test
-    (when ``cyclr.rangetest`` and the backend's range test are installed) or
-    :data:`DEFAULT_BOUNDS`; step size :data:`STEP_SIZE_EPOCHS` epochs of updates (Smith: 2-10x the
+    Smith's ``triangular2`` (Smith 2017, arXiv:1506.01186) between bounds from the LR range test
+    :data:`RANGE_TEST` (or :data:`DEFAULT_BOUNDS` when the curve gives no answer); step size
+    :data:`STEP_SIZE_EPOCHS` epochs of updates (Smith: 2-10x the
     iterations per epoch; 5 makes 50 epochs exactly five cycles, ending at ``base_lr``).
 ``one-cycle``
     Smith & Topin's 1cycle (arXiv:1708.07120) over the whole run, peaking at the same ``max_lr``.
@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import csv
 import importlib
-import importlib.util
 import json
 import math
 import os
@@ -42,6 +41,7 @@ from pathlib import Path
 import numpy as np
 
 from cyclr import policy as P
+from cyclr.rangetest import Sweep
 
 __all__ = [
     "ARTICLE",
@@ -64,15 +64,15 @@ CYCLICAL = ("clr", "one-cycle")
 ARTICLE_LR = 0.01
 #: Constant rates tried by ``constant-grid``.
 GRID = (0.003, 0.01, 0.03, 0.1, 0.3)
-#: CLR / one-cycle bounds when no range test is installed: rounded from the torch range tests on
-#: the cleaned cardio data at batch 350 (Smith's rule gave base 0.01-0.04, max 1.2-1.7 for seeds
-#: 0-2; see docs/compare.md).
-DEFAULT_BOUNDS = {"base_lr": 0.03, "max_lr": 1.0}
+#: CLR / one-cycle bounds when the range test gives no answer: rounded from :data:`RANGE_TEST`
+#: on the cleaned cardio data at batch 350 (Smith's rule: base 0.005-0.012, max 0.23-0.59 over
+#: both backends and several seeds; see docs/rangetest.md).
+DEFAULT_BOUNDS = {"base_lr": 0.01, "max_lr": 0.4}
 #: Half a triangular cycle, in epochs of updates.
 STEP_SIZE_EPOCHS = 5
-#: The LR range test: ``RANGE_TEST_STEPS`` updates, LR rising exponentially between these.
-RANGE_TEST_STEPS = 100
-RANGE_TEST_LRS = (1e-4, 10.0)
+#: The LR range test that sets the cyclical bounds, also ``cyclr range-test``'s defaults: 200
+#: updates (1.7 epochs at batch 350), the LR rising exponentially from 1e-4 to 10, Smith's rule.
+RANGE_TEST = Sweep(start_lr=1e-4, end_lr=10.0, num_steps=200, method="smith")
 #: Split seed: every run and the gradient-boosting reference see the same split.
 SPLIT_SEED = 0
 #: The article's numbers (accuracy on its own random split of the raw data, min-max scaled).
@@ -372,16 +372,11 @@ def _grid_run(trainer, backend, seed, data, args) -> Run:
 
 def find_bounds(trainer, backend: str, data, *, seed: int, batch_size: int,
                 device: str) -> Bounds:
-    """CLR bounds from the backend's LR range test when ``cyclr.rangetest`` and
-    ``cyclr_<backend>.rangetest`` are installed, else :data:`DEFAULT_BOUNDS`."""
-    have = all(importlib.util.find_spec(m) is not None
-               for m in ("cyclr.rangetest", f"cyclr_{backend}.rangetest"))
-    if not have:
-        return Bounds(**DEFAULT_BOUNDS, source="defaults (no range test installed)")
+    """CLR bounds from the backend's LR range test :data:`RANGE_TEST`, or
+    :data:`DEFAULT_BOUNDS` when the curve gives no answer."""
     start = time.perf_counter()
-    result = trainer.range_test_bounds(data, batch_size=batch_size, seed=seed, device=device,
-                                       num_steps=RANGE_TEST_STEPS, start_lr=RANGE_TEST_LRS[0],
-                                       end_lr=RANGE_TEST_LRS[1])
+    result = trainer.range_test(data, RANGE_TEST, batch_size=batch_size, seed=seed,
+                                device=device)
     elapsed = time.perf_counter() - start
     s, steps = result.suggestion, len(result.lrs)
     if s.status != "ok":

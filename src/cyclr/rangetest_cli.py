@@ -14,10 +14,8 @@ import importlib.util
 import math
 import os
 
+from cyclr.experiment import RANGE_TEST, STEP_SIZE_EPOCHS
 from cyclr.rangetest import METHODS, RangeTestResult, Sweep
-
-#: Half a cycle of the printed policy, in epochs of updates (as ``cyclr compare``; Smith: 2-10).
-STEP_SIZE_EPOCHS = 5
 
 
 def register(subparsers) -> None:
@@ -33,18 +31,20 @@ def register(subparsers) -> None:
                         "synthetic data)")
     p.add_argument("-o", "--output", default="range.png", metavar="PNG",
                    help="where to write the figure (default range.png)")
-    p.add_argument("--start-lr", type=float, default=1e-4, metavar="LR")
-    p.add_argument("--end-lr", type=float, default=10.0, metavar="LR")
-    p.add_argument("--num-steps", type=int, default=200, metavar="N",
-                   help="updates in the sweep (default 200)")
-    p.add_argument("--mode", choices=("exp", "linear"), default="exp",
+    d = RANGE_TEST  # the sweep `cyclr compare` uses
+    p.add_argument("--start-lr", type=float, default=d.start_lr, metavar="LR")
+    p.add_argument("--end-lr", type=float, default=d.end_lr, metavar="LR")
+    p.add_argument("--num-steps", type=int, default=d.num_steps, metavar="N",
+                   help=f"updates in the sweep (default {d.num_steps})")
+    p.add_argument("--mode", choices=("exp", "linear"), default=d.mode,
                    help="LR spacing (default exp: the same number of steps per decade)")
-    p.add_argument("--smooth", type=float, default=0.9, metavar="BETA",
-                   help="EMA factor of the smoothed loss, in [0, 1) (default 0.9)")
-    p.add_argument("--diverge", type=float, default=4.0, metavar="X",
-                   help="stop when the smoothed loss exceeds X times its best (default 4)")
-    p.add_argument("--method", choices=METHODS, default="smith",
-                   help="how to read the bounds off the curve (default smith)")
+    p.add_argument("--smooth", type=float, default=d.smooth, metavar="BETA",
+                   help=f"EMA factor of the smoothed loss, in [0, 1) (default {d.smooth})")
+    p.add_argument("--diverge", type=float, default=d.diverge, metavar="X",
+                   help=f"stop when the smoothed loss exceeds X times its best "
+                        f"(default {d.diverge:g})")
+    p.add_argument("--method", choices=METHODS, default=d.method,
+                   help=f"how to read the bounds off the curve (default {d.method})")
     p.add_argument("--batch-size", type=int, default=350, metavar="N")
     p.add_argument("--seed", type=int, default=0, help="model init and batch order (default 0)")
     p.set_defaults(run=run)
@@ -67,8 +67,8 @@ def run(args: argparse.Namespace) -> int:
     from cyclr.data import load_dataset
 
     data = load_dataset(args.data or os.environ.get("CYCLR_CARDIO_CSV") or None)
-    run_backend = _torch if args.backend == "torch" else _tf
-    result = run_backend(data, sweep, args.batch_size, args.seed)
+    trainer = importlib.import_module(f"cyclr_{args.backend}.trainer")
+    result = trainer.range_test(data, sweep, batch_size=args.batch_size, seed=args.seed)
     plot_range_test(result, output, title=f"LR range test: cardio MLP, {args.backend}, SGD, "
                     f"batch {args.batch_size} ({_sweep_text(result)})")
     print(f"range test ({args.backend}, SGD, batch {args.batch_size}) on {data.describe()}")
@@ -93,40 +93,3 @@ def _sweep_text(result: RangeTestResult) -> str:
         return text + ", completed"
     return (text + f", stopped at update {len(result.lrs)}: {result.stop_reason} at "
             f"lr={result.lrs[-1]:.3g}")
-
-
-def _torch(data, sweep: Sweep, batch_size: int, seed: int) -> RangeTestResult:
-    import torch
-    from torch.nn import functional
-
-    from cyclr_torch.rangetest import range_test
-    from cyclr_torch.trainer import build_model
-
-    x, y = torch.from_numpy(data.x_train), torch.from_numpy(data.y_train)
-    order = torch.randperm(len(y), generator=torch.Generator().manual_seed(seed))
-    batches = [(x[rows], y[rows]) for rows in order.split(batch_size)]
-    model = build_model(data.n_features, seed)
-    optimizer = torch.optim.SGD(model.parameters(), lr=sweep.start_lr)
-
-    def loss_fn(logits, target):
-        return functional.binary_cross_entropy_with_logits(logits.squeeze(1), target)
-
-    return range_test(model, optimizer, loss_fn, batches, start_lr=sweep.start_lr,
-                      end_lr=sweep.end_lr, num_steps=sweep.num_steps, mode=sweep.mode,
-                      smooth=sweep.smooth, diverge=sweep.diverge, method=sweep.method)
-
-
-def _tf(data, sweep: Sweep, batch_size: int, seed: int) -> RangeTestResult:
-    import keras
-
-    from cyclr_tf.rangetest import range_test
-    from cyclr_tf.trainer import build_model
-
-    keras.utils.set_random_seed(seed)
-    model = build_model(data.n_features, seed)
-    model.compile(optimizer=keras.optimizers.SGD(learning_rate=sweep.start_lr),
-                  loss="binary_crossentropy")
-    return range_test(model, data.x_train, data.y_train, batch_size=batch_size,
-                      start_lr=sweep.start_lr, end_lr=sweep.end_lr, num_steps=sweep.num_steps,
-                      mode=sweep.mode, smooth=sweep.smooth, diverge=sweep.diverge,
-                      method=sweep.method, seed=seed)

@@ -19,7 +19,7 @@ from cyclr.experiment import EpochLog, TrainResult
 from cyclr.policy import Policy
 from cyclr_tf.schedule import Schedule
 
-__all__ = ["build_model", "limit_threads", "range_test_bounds", "resolve_device", "train"]
+__all__ = ["build_model", "limit_threads", "range_test", "resolve_device", "train"]
 
 #: Updates per call into the compiled train function.
 STEPS_PER_EXECUTION = 32
@@ -120,23 +120,22 @@ def limit_threads(n: int = THREADS) -> None:
         pass
 
 
-def range_test_bounds(data, *, batch_size: int, seed: int, device: str = "auto",
-                      num_steps: int = 100, start_lr: float = 1e-4, end_lr: float = 10.0):
-    """Run :func:`cyclr_tf.rangetest.range_test` (exponential sweep, Smith's suggestion) on a
-    fresh compiled :func:`build_model` with plain SGD; returns the
-    :class:`cyclr.rangetest.RangeTestResult`."""
-    from cyclr_tf.rangetest import range_test
+def range_test(data, sweep, *, batch_size: int, seed: int, device: str = "auto"):
+    """The LR range test ``sweep`` (a :class:`cyclr.rangetest.Sweep`) on a fresh compiled
+    :func:`build_model` with plain SGD; returns the :class:`cyclr.rangetest.RangeTestResult`."""
+    from dataclasses import asdict
+
+    from cyclr_tf import rangetest
 
     limit_threads()
     place = resolve_device(device)
     keras.utils.set_random_seed(seed)
     with _placement(place):
         model = build_model(data.n_features, seed)
-        model.compile(optimizer=keras.optimizers.SGD(learning_rate=start_lr),
+        model.compile(optimizer=keras.optimizers.SGD(learning_rate=sweep.start_lr),
                       loss="binary_crossentropy")
-        return range_test(model, data.x_train, data.y_train, batch_size=batch_size,
-                          start_lr=start_lr, end_lr=end_lr, num_steps=num_steps, mode="exp",
-                          method="smith", seed=seed)
+        return rangetest.range_test(model, data.x_train, data.y_train, batch_size=batch_size,
+                                    seed=seed, **asdict(sweep))
 
 
 def train(data, policy: Policy, *, epochs: int, batch_size: int, seed: int,

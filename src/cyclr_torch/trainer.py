@@ -22,7 +22,7 @@ from cyclr.experiment import EpochLog, TrainResult
 from cyclr.policy import Policy
 from cyclr_torch.scheduler import Scheduler
 
-__all__ = ["build_model", "resolve_device", "train", "range_test_bounds"]
+__all__ = ["build_model", "resolve_device", "train", "range_test"]
 
 
 def build_model(n_features: int, seed: int) -> nn.Module:
@@ -78,23 +78,23 @@ def _tensors(data, device: torch.device):
             t(data.y_test))
 
 
-def range_test_bounds(data, *, batch_size: int, seed: int, device: str = "auto",
-                      num_steps: int = 100, start_lr: float = 1e-4, end_lr: float = 10.0,
-                      threads: int | None = 1):
-    """Run :func:`cyclr_torch.rangetest.range_test` (exponential sweep, Smith's suggestion) on a
-    fresh :func:`build_model` with plain SGD, batches of the shuffled training set; returns the
+def range_test(data, sweep, *, batch_size: int, seed: int, device: str = "auto",
+               threads: int | None = 1):
+    """The LR range test ``sweep`` (a :class:`cyclr.rangetest.Sweep`) on a fresh
+    :func:`build_model` with plain SGD, over batches of the shuffled training set; returns the
     :class:`cyclr.rangetest.RangeTestResult`."""
-    from cyclr_torch.rangetest import range_test
+    from dataclasses import asdict
+
+    from cyclr_torch import rangetest
 
     dev = resolve_device(device)
     with _threads(threads if dev.type == "cpu" else None):
         x, y = torch.from_numpy(data.x_train).to(dev), torch.from_numpy(data.y_train).to(dev)
         model = build_model(x.shape[1], seed).to(dev)
-        optimizer = torch.optim.SGD(model.parameters(), lr=start_lr)
+        optimizer = torch.optim.SGD(model.parameters(), lr=sweep.start_lr)
         order = torch.randperm(len(y), generator=torch.Generator().manual_seed(seed)).to(dev)
         batches = [(x[idx], y[idx]) for idx in order.split(batch_size)]
-        return range_test(model, optimizer, _loss, batches, start_lr=start_lr, end_lr=end_lr,
-                          num_steps=num_steps, mode="exp", method="smith")
+        return rangetest.range_test(model, optimizer, _loss, batches, **asdict(sweep))
 
 
 def _loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
