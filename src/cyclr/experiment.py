@@ -178,6 +178,9 @@ def register(subparsers) -> None:
                    help="constant rates tried by constant-grid")
     p.add_argument("--step-size-epochs", type=_positive_float, default=STEP_SIZE_EPOCHS,
                    help="CLR half-cycle in epochs of updates (Smith: 2-10)")
+    p.add_argument("--readme", metavar="MD",
+                   help="also write the results table into this Markdown file, between the "
+                        f"lines {README_START!r} and {README_END!r}")
     p.add_argument("--synthetic-rows", type=_positive_int, default=70_000,
                    help="rows of synthetic data when no data file is given")
     p.set_defaults(run=run)
@@ -238,7 +241,31 @@ def _command(args, data_path: str | None) -> str:
         parts.append(f"--step-size-epochs {args.step_size_epochs:g}")
     if data_path is None and args.synthetic_rows != 70_000:
         parts.append(f"--synthetic-rows {args.synthetic_rows}")
+    if args.readme:
+        parts.append(f"--readme {args.readme}")
     return " ".join(parts)
+
+
+README_START = "<!-- cyclr compare: start -->"
+README_END = "<!-- cyclr compare: end -->"
+
+
+def _readme_block_check(path: str) -> str:
+    """The Markdown file ``--readme`` names, read and checked before any training."""
+    text = Path(path).read_text(encoding="utf-8")
+    if text.count(README_START) != 1 or text.count(README_END) != 1 or (
+            text.index(README_START) > text.index(README_END)):
+        raise ValueError(f"Argument `--readme` must name a Markdown file with one line "
+                         f"{README_START!r} before one line {README_END!r}. Received: "
+                         f"--readme={path!r}")
+    return text
+
+
+def update_readme(path: str, text: str, block: str) -> None:
+    """Replace what stands between the markers of ``text`` (the file at ``path``) by ``block``."""
+    head, rest = text.split(README_START)
+    tail = rest.split(README_END)[1]
+    Path(path).write_text(f"{head}{README_START}\n{block}\n{README_END}{tail}", encoding="utf-8")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -255,6 +282,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         data = D.load_dataset(data_path, clean=not args.no_clean, seed=SPLIT_SEED)
     import matplotlib  # noqa: F401  (fail before training, not after)
+
+    readme = _readme_block_check(args.readme) if args.readme else None
 
     trainers = {b: importlib.import_module(f"cyclr_{b}.trainer") for b in args.backends}
     for trainer in trainers.values():
@@ -290,9 +319,16 @@ def run(args: argparse.Namespace) -> int:
         written.append("range_test.png")
     report = render_report(runs, rows, data, reference, args, command, wall, curves)
     (out / "report.md").write_text(report, encoding="utf-8")
+    if readme is not None:
+        source = "synthetic data" if data_path is None else data.describe()
+        update_readme(args.readme, readme, f"`{command}` ({source}; {wall / 60:.1f} min on "
+                      f"{', '.join(_devices(rows))}). Mean ± std over {args.seeds} seeds; report: "
+                      f"[{out / 'report.md'}]({out / 'report.md'}).\n\n{render_table(rows)}")
     print()
     print(render_table(rows, markdown=False))
     print(f"\nwrote {', '.join(written)} to {out}/ ({wall:.0f} s)")
+    if readme is not None:
+        print(f"updated the results table in {args.readme}")
     if data_path is None:
         print(SYNTHETIC_BANNER)
     return 0
@@ -640,11 +676,15 @@ def _tuning_lines(aggs: list[dict], runs: list[Run], grid: Sequence[float]) -> l
     return lines
 
 
+def _devices(rows: list[dict]) -> list[str]:
+    return sorted({f"{r['backend']}: {r['device']}" for r in rows})
+
+
 def render_report(runs, rows, data, reference, args, command, wall, curves=False) -> str:
     aggs = aggregate(rows)
     seeds = args.seeds
     ipe = _iters_per_epoch(data, args.batch_size)
-    devices = sorted({f"{r['backend']}: {r['device']}" for r in rows})
+    devices = _devices(rows)
     out = ["# cyclr compare: constant vs cyclical vs one-cycle learning rates", ""]
     if data.source == "synthetic":
         out += ["> **SYNTHETIC DATA.** No data file was given, so these numbers come from cyclr's",

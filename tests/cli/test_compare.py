@@ -17,6 +17,8 @@ from cyclr.experiment import RUN_COLUMNS, SUMMARY_COLUMNS  # noqa: E402
 
 POLICIES = ("constant", "clr", "one-cycle", "constant-grid")
 GRID = (0.01, 0.3)
+README = ("# title\n\nbefore\n\n<!-- cyclr compare: start -->\nold table\n"
+          "<!-- cyclr compare: end -->\n\nafter\n")
 
 
 @pytest.fixture(scope="module")
@@ -25,11 +27,12 @@ def tiny_run(tmp_path_factory):
     pytest.importorskip("torch")
     pytest.importorskip("tensorflow")
     out = tmp_path_factory.mktemp("compare")
+    (out / "README.md").write_text(README)
     env = {k: v for k, v in os.environ.items() if k != "CYCLR_CARDIO_CSV"}
     env["TF_CPP_MIN_LOG_LEVEL"] = "2"
     cmd = [sys.executable, "-m", "cyclr", "compare", "--backends", "tf,torch", "--epochs", "2",
            "--seeds", "1", "--synthetic-rows", "1500", "--grid", ",".join(map(str, GRID)),
-           "--out", str(out)]
+           "--out", str(out), "--readme", str(out / "README.md")]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return out, proc
@@ -102,6 +105,28 @@ def fails(capsys, *args):
     assert code == 2
     assert err.startswith("cyclr: error:") and err.count("\n") == 1, err
     return err
+
+
+def test_readme_block_is_the_reports_table(tiny_run):
+    out, _ = tiny_run
+    readme = (out / "README.md").read_text()
+    report = (out / "report.md").read_text()
+    assert readme.startswith("# title\n\nbefore\n\n<!-- cyclr compare: start -->\n")
+    assert readme.endswith("<!-- cyclr compare: end -->\n\nafter\n")
+    assert "old table" not in readme and "synthetic data" in readme
+    table = [line for line in readme.splitlines() if line.startswith("|")]
+    assert len(table) == 2 + 2 * len(POLICIES)
+    assert all(line in report for line in table)  # the same rows as the report's table
+    assert f"--readme {out / 'README.md'}" in readme
+
+
+def test_readme_without_markers_fails_before_training(capsys, tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text("# no markers\n")
+    assert "--readme" in fails(capsys, "--readme", str(readme), "--synthetic-rows", "300",
+                               "--backends", "torch", "--out", str(tmp_path / "out"))
+    assert readme.read_text() == "# no markers\n"
+    assert not (tmp_path / "out").exists()
 
 
 def test_unknown_backend(capsys):
