@@ -84,8 +84,13 @@ def main() -> None:
             start = time.perf_counter()
             run(tf.constant(n))
             return time.perf_counter() - start
-        return min((loop(lambda: schedule(step)) - loop(lambda: tf.constant(0.01))) / n
-                   for _ in range(3))
+        def scheduled():
+            return schedule(step)
+
+        def constant():
+            return tf.constant(0.01)
+
+        return max(0.0, min((loop(scheduled) - loop(constant)) / n for _ in range(3)))
 
     update_time = statistics.median(times["constant"]) / steps
     ratios = [s / c for s, c in zip(times["schedule"], times["constant"])]
