@@ -15,8 +15,8 @@ from contextlib import nullcontext
 
 import keras
 
-from cyclr.experiment import EpochLog, TrainResult
 from cyclr.policy import Policy
+from cyclr.report import EpochLog, TrainResult
 from cyclr_tf.schedule import Schedule
 
 __all__ = ["build_model", "limit_threads", "range_test", "resolve_device", "train"]

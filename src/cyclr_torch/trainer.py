@@ -18,8 +18,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from cyclr.experiment import EpochLog, TrainResult
 from cyclr.policy import Policy
+from cyclr.report import EpochLog, TrainResult
 from cyclr_torch.scheduler import Scheduler
 
 __all__ = ["build_model", "resolve_device", "train", "range_test"]
