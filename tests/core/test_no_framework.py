@@ -12,7 +12,7 @@ def test_importing_cyclr_loads_no_framework():
     code = (
         "import sys, numpy as np, cyclr, cyclr.policy, cyclr.ops, cyclr.cli\n"
         "import cyclr.rangetest, cyclr.plot, cyclr.plot_cli, cyclr.rangetest_cli\n"
-        "import cyclr.experiment\n"
+        "import cyclr.experiment, cyclr.report\n"
         "from cyclr import policy\n"
         "policy.OneCycle(0.1, 100)(np.arange(100))\n"
         "lrs = np.geomspace(1e-4, 1, 50)\n"
