@@ -26,6 +26,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from cyclr import _validate as check
+
 __all__ = [
     "COLUMNS",
     "FEATURES",
@@ -194,9 +196,8 @@ def prepare(frame: pd.DataFrame, *, source: str, clean: bool = True, seed: int =
     from sklearn.preprocessing import MinMaxScaler, StandardScaler
 
     for name, value in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
-        if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 < value < 1:
-            raise ValueError(f"Argument `{name}` must be a number in (0, 1). "
-                             f"Received: {name}={value!r}")
+        if not 0 < check.real(name, value, "a number in (0, 1)") < 1:
+            check.fail(name, "a number in (0, 1)", value)
     if val_fraction + test_fraction >= 1:
         raise ValueError("Arguments `val_fraction` + `test_fraction` must be below 1. Received: "
                          f"val_fraction={val_fraction!r}, test_fraction={test_fraction!r}")
@@ -260,8 +261,7 @@ def synthetic(n: int = 70_000, seed: int = 0) -> pd.DataFrame:
     of rows carry the real file's kinds of errors (swapped or mistyped pressures, impossible
     heights and weights) so that the cleaning rules have something to do.
     """
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"Argument `n` must be a positive integer. Received: n={n!r}")
+    n = check.positive_int("n", n)
     rng = np.random.default_rng(seed)
     years = np.clip(rng.normal(53.3, 6.8, n), 39.0, 65.0)
     male = rng.random(n) < 0.35

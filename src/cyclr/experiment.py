@@ -43,6 +43,7 @@ from cyclr.rangetest import Sweep
 from cyclr.report import (
     ARTICLE_LR,
     CYCLICAL,
+    DEVICES,
     README_END,
     README_START,
     RUN_COLUMNS,
@@ -124,7 +125,7 @@ def register(subparsers) -> None:
     p.add_argument("--epochs", type=_positive_int, default=50)
     p.add_argument("--seeds", type=_positive_int, default=3, help="runs per policy: seeds 0..N-1")
     p.add_argument("--batch-size", type=_positive_int, default=350)
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    p.add_argument("--device", choices=DEVICES, default="auto")
     p.add_argument("--out", default="results/compare", metavar="DIR")
     p.add_argument("--no-clean", action="store_true",
                    help="the article's raw setup: keep implausible rows, min-max scaling")

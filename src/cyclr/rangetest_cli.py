@@ -14,6 +14,7 @@ import importlib.util
 import math
 import os
 
+from cyclr import _validate as check
 from cyclr.experiment import RANGE_TEST, STEP_SIZE_EPOCHS
 from cyclr.rangetest import METHODS, RangeTestResult, Sweep
 
@@ -55,12 +56,8 @@ def run(args: argparse.Namespace) -> int:
 
     sweep = Sweep(args.start_lr, args.end_lr, args.num_steps, args.mode, args.smooth,
                   args.diverge, args.method)
-    if args.batch_size < 1:
-        raise ValueError(f"Argument `batch_size` must be a positive integer. "
-                         f"Received: batch_size={args.batch_size}")
-    if args.seed < 0:
-        raise ValueError(f"Argument `seed` must be a non-negative integer. "
-                         f"Received: seed={args.seed}")
+    check.positive_int("batch_size", args.batch_size)
+    check.integer("seed", args.seed, 0, "a non-negative integer")
     output = _output(args.output)
     if importlib.util.find_spec("matplotlib") is None:
         raise ModuleNotFoundError("cyclr range-test needs matplotlib: pip install 'cyclr[plot]'")

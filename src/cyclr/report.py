@@ -84,6 +84,9 @@ class EpochLog:
     val_accuracy: float
     elapsed_s: float
 
+#: The ``device`` a trainer accepts: ``"auto"`` takes a GPU when the backend sees one.
+DEVICES = ("auto", "cpu", "cuda")
+
 
 @dataclass
 class TrainResult:

@@ -15,8 +15,9 @@ from contextlib import nullcontext
 
 import keras
 
+from cyclr import _validate as check
 from cyclr.policy import Policy
-from cyclr.report import EpochLog, TrainResult
+from cyclr.report import DEVICES, EpochLog, TrainResult
 from cyclr_tf.schedule import Schedule
 
 __all__ = ["build_model", "limit_threads", "range_test", "resolve_device", "train"]
@@ -42,13 +43,11 @@ def resolve_device(device: str = "auto") -> str:
     """A TensorFlow device name: ``"/GPU:0"`` when asked for (``"cuda"``) or, with ``"auto"``,
     when TensorFlow's GPU build sees one; else ``"/CPU:0"``. Other Keras backends place data
     themselves: the result is then just ``"cpu"`` / ``"gpu"`` for the record."""
-    if device not in ("auto", "cpu", "cuda"):
-        raise ValueError(f"Argument `device` must be one of 'auto', 'cpu', 'cuda'. "
-                         f"Received: device={device!r}")
+    check.choice("device", device, DEVICES)
     gpus = _gpus()
     if device == "cuda" and not gpus:
-        raise ValueError("Argument `device` must be 'auto' or 'cpu' here: Keras "
-                         f"({keras.backend.backend()}) sees no GPU. Received: device='cuda'")
+        check.fail("device", f"'auto' or 'cpu' here: Keras ({keras.backend.backend()}) sees no "
+                   "GPU", device)
     use_gpu = bool(gpus) and device != "cpu"
     if keras.backend.backend() != "tensorflow":
         return "gpu" if use_gpu else "cpu"

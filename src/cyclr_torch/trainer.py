@@ -18,8 +18,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from cyclr import _validate as check
 from cyclr.policy import Policy
-from cyclr.report import EpochLog, TrainResult
+from cyclr.report import DEVICES, EpochLog, TrainResult
 from cyclr_torch.scheduler import Scheduler
 
 __all__ = ["build_model", "resolve_device", "train", "range_test"]
@@ -41,14 +42,11 @@ def build_model(n_features: int, seed: int) -> nn.Module:
 def resolve_device(device: str = "auto") -> torch.device:
     """``"auto"``: CUDA when torch sees a GPU, else CPU. Asking for ``"cuda"`` without one is an
     error, not a silent fallback."""
+    check.choice("device", device, DEVICES)
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device == "cuda" and not torch.cuda.is_available():
-        raise ValueError("Argument `device` must be 'auto' or 'cpu' here: torch sees no CUDA "
-                         "device. Received: device='cuda'")
-    if device not in ("cpu", "cuda"):
-        raise ValueError(f"Argument `device` must be one of 'auto', 'cpu', 'cuda'. "
-                         f"Received: device={device!r}")
+        check.fail("device", "'auto' or 'cpu' here: torch sees no CUDA device", device)
     return torch.device(device)
 
 
