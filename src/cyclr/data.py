@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from cyclr import _validate as check
+from cyclr import validate as check
 
 __all__ = [
     "COLUMNS",

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from cyclr import _validate as check
+from cyclr import validate as check
 from cyclr.policy import Policy
 from cyclr.rangetest import RangeTestResult
 

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from cyclr import _validate as check
+from cyclr import validate as check
 from cyclr.ops import NP, PY
 
 __all__ = [

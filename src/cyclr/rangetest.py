@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from cyclr import _validate as check
+from cyclr import validate as check
 
 __all__ = ["METHODS", "STATUSES", "Sweep", "RangeTestResult", "Suggestion", "suggest",
            "smooth_losses", "smooth_lrs", "warmup_points"]

@@ -14,7 +14,7 @@ import importlib.util
 import math
 import os
 
-from cyclr import _validate as check
+from cyclr import validate as check
 from cyclr.experiment import RANGE_TEST, STEP_SIZE_EPOCHS
 from cyclr.rangetest import METHODS, RangeTestResult, Sweep
 

@@ -13,7 +13,7 @@ from typing import Any
 import keras
 from keras import ops
 
-from cyclr import _validate as check
+from cyclr import validate as check
 from cyclr.policy import Policy
 from cyclr_tf.ops import INT, KERAS_OPS
 from cyclr_tf.schedule import as_policy

@@ -8,7 +8,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from cyclr import _validate as check
+from cyclr import validate as check
 from cyclr.rangetest import RangeTestResult, Sweep
 
 __all__ = ["range_test"]

@@ -15,7 +15,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from cyclr import _validate as check
+from cyclr import validate as check
 from cyclr.policy import Policy, from_config
 from cyclr_tf.ops import INT, KERAS_OPS
 

@@ -15,7 +15,7 @@ from contextlib import nullcontext
 
 import keras
 
-from cyclr import _validate as check
+from cyclr import validate as check
 from cyclr.policy import Policy
 from cyclr.report import DEVICES, EpochLog, TrainResult
 from cyclr_tf.schedule import Schedule

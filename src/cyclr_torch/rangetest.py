@@ -10,7 +10,7 @@ from typing import Any
 
 import torch
 
-from cyclr import _validate as check
+from cyclr import validate as check
 from cyclr.rangetest import RangeTestResult, Sweep
 
 __all__ = ["range_test"]

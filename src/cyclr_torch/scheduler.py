@@ -27,7 +27,7 @@ from torch import Tensor
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
 
-from cyclr import _validate as check
+from cyclr import validate as check
 from cyclr.policy import Policy, from_config
 
 __all__ = ["Scheduler", "lightning_config"]

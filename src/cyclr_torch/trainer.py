@@ -18,7 +18,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from cyclr import _validate as check
+from cyclr import validate as check
 from cyclr.policy import Policy
 from cyclr.report import DEVICES, EpochLog, TrainResult
 from cyclr_torch.scheduler import Scheduler
