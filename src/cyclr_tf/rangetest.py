@@ -14,14 +14,26 @@ from cyclr.rangetest import RangeTestResult, Sweep
 __all__ = ["range_test"]
 
 
-def range_test(model: keras.Model, x: Any, y: Any, batch_size: int = 128,
-               start_lr: float = Sweep.start_lr, end_lr: float = Sweep.end_lr,
-               num_steps: int = Sweep.num_steps, mode: str = Sweep.mode,
-               smooth: float = Sweep.smooth, diverge: float = Sweep.diverge,
-               method: str = Sweep.method, seed: int = 0) -> RangeTestResult:
-    """Smith's LR range test on a compiled Keras model: ``num_steps`` calls of
-    ``model.train_on_batch`` while the optimizer's LR rises from ``start_lr`` to ``end_lr`` (see
-    :class:`cyclr.rangetest.Sweep` for ``mode``, ``smooth``, ``diverge`` and ``method``).
+def range_test(model: keras.Model, x: Any, y: Any, sweep: Sweep | None = None, *,
+               batch_size: int = 128, seed: int = 0) -> RangeTestResult:
+    """Smith's LR range test on a compiled Keras model: ``sweep.num_steps`` calls of
+    ``model.train_on_batch`` while the optimizer's LR rises from ``sweep.start_lr`` to
+    ``sweep.end_lr``.
+
+    Args:
+        model: a compiled ``keras.Model`` whose optimizer's learning rate is a number.
+        x, y: arrays with one row per sample.
+        sweep: the sweep, its smoothing, stopping rule and suggestion method
+            (:class:`cyclr.rangetest.Sweep`; default ``Sweep()``: 100 updates from 1e-7 to 10).
+        batch_size: rows per update.
+        seed: the batch order.
+
+    Returns:
+        A :class:`cyclr.rangetest.RangeTestResult`: LRs, raw and smoothed losses, suggestion.
+
+    Raises:
+        TypeError / ValueError: an argument of the wrong type or value, named, before anything
+            changes.
 
     ``x`` and ``y`` are arrays with one row per sample; batches of ``batch_size`` rows (all of
     them if fewer) are taken in a fixed random order (``seed``), wrapping around at the end.
@@ -37,7 +49,9 @@ def range_test(model: keras.Model, x: Any, y: Any, batch_size: int = 128,
     fresh slots are zeros, as on the first update of ``fit``); an unbuilt model is built by a
     call on the first batch.
     """
-    sweep = Sweep(start_lr, end_lr, num_steps, mode, smooth, diverge, method)
+    sweep = Sweep() if sweep is None else sweep
+    if not isinstance(sweep, Sweep):
+        check.fail("sweep", "a cyclr.rangetest.Sweep", sweep, TypeError)
     if not isinstance(model, keras.Model):
         check.fail("model", "a compiled keras.Model", model, TypeError)
     if not model.compiled or model.optimizer is None:
@@ -52,7 +66,8 @@ def range_test(model: keras.Model, x: Any, y: Any, batch_size: int = 128,
     if len(x) == 0:
         check.fail("x", "a non-empty array of samples", x)
     if len(y) != len(x):
-        check.fail("y", f"as many rows as x ({len(x)})", f"array with {len(y)} rows")
+        raise ValueError(f"Argument `y` must be an array with as many rows as x ({len(x)}). "
+                         f"Received: y of shape {y.shape}")
     seed = check.integer("seed", seed, 0, "a non-negative integer")
     order = np.random.default_rng(seed).permutation(len(x))
     size = min(batch_size, len(x))
@@ -87,8 +102,7 @@ def _rows(name: str, value: Any) -> np.ndarray:
     try:
         array = np.asarray(value)
     except (TypeError, ValueError):
-        check.fail(name, "an array with one row per sample", type(value).__name__, TypeError)
+        check.fail(name, "an array with one row per sample", value, TypeError)
     if array.ndim == 0 or array.dtype.kind not in "biuf":
-        check.fail(name, "a numeric array with one row per sample", type(value).__name__,
-                   TypeError)
+        check.fail(name, "a numeric array with one row per sample", value, TypeError)
     return array

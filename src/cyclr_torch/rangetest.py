@@ -18,13 +18,24 @@ __all__ = ["range_test"]
 
 def range_test(model: torch.nn.Module, optimizer: torch.optim.Optimizer,
                loss_fn: Callable[[Any, Any], torch.Tensor], batches: Iterable,
-               start_lr: float = Sweep.start_lr, end_lr: float = Sweep.end_lr,
-               num_steps: int = Sweep.num_steps, mode: str = Sweep.mode,
-               smooth: float = Sweep.smooth, diverge: float = Sweep.diverge,
-               method: str = Sweep.method) -> RangeTestResult:
-    """Smith's LR range test: ``num_steps`` updates of ``optimizer`` on ``model`` while the LR
-    rises from ``start_lr`` to ``end_lr`` (see :class:`cyclr.rangetest.Sweep` for ``mode``,
-    ``smooth``, ``diverge`` and ``method``), every param group at the same LR.
+               sweep: Sweep | None = None) -> RangeTestResult:
+    """Smith's LR range test: ``sweep.num_steps`` updates of ``optimizer`` on ``model`` while
+    the LR rises from ``sweep.start_lr`` to ``sweep.end_lr``, every param group at the same LR.
+
+    Args:
+        model: the model to test; its state is restored afterwards.
+        optimizer: the optimizer over ``model``'s parameters (its LR is overridden per step).
+        loss_fn: ``loss_fn(model(x), y)`` -> a scalar loss tensor.
+        batches: ``(x, y)`` pairs, cycled (see below).
+        sweep: the sweep, its smoothing, stopping rule and suggestion method
+            (:class:`cyclr.rangetest.Sweep`; default ``Sweep()``: 100 updates from 1e-7 to 10).
+
+    Returns:
+        A :class:`cyclr.rangetest.RangeTestResult`: LRs, raw and smoothed losses, suggestion.
+
+    Raises:
+        TypeError: ``model``, ``optimizer``, ``loss_fn``, ``batches`` or ``sweep`` of the wrong
+            type. ValueError: ``batches`` is empty.
 
     ``batches`` is an iterable of ``(x, y)`` pairs, cycled: a collection (a list, a
     ``DataLoader``) is iterated again when it runs out, a one-shot iterator is replayed. Tensors
@@ -39,7 +50,9 @@ def range_test(model: torch.nn.Module, optimizer: torch.optim.Optimizer,
     training does not change the training run). Closure-based optimizers (LBFGS) are not
     supported.
     """
-    sweep = Sweep(start_lr, end_lr, num_steps, mode, smooth, diverge, method)
+    sweep = Sweep() if sweep is None else sweep
+    if not isinstance(sweep, Sweep):
+        check.fail("sweep", "a cyclr.rangetest.Sweep", sweep, TypeError)
     if not isinstance(model, torch.nn.Module):
         check.fail("model", "a torch.nn.Module", model, TypeError)
     if not isinstance(optimizer, torch.optim.Optimizer):
@@ -89,8 +102,7 @@ def _cycled(batches: Iterable) -> Iterator:
 
 def _to(batch: Any, device: torch.device) -> tuple[Any, Any]:
     if not (isinstance(batch, (tuple, list)) and len(batch) == 2):
-        check.fail("batches", "an iterable of (x, y) pairs; one item is not a pair",
-                   type(batch).__name__, TypeError)
+        check.fail("batches", "an iterable of (x, y) pairs", batch, TypeError)
     return tuple(v.to(device) if isinstance(v, torch.Tensor) else v for v in batch)
 
 

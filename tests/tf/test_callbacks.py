@@ -3,18 +3,15 @@
 import csv
 import json
 
+import keras
 import numpy as np
 import pytest
 
-pytest.importorskip("tensorflow")
-
-import keras  # noqa: E402
-
-import cyclr_tf  # noqa: E402
-from cyclr import policy  # noqa: E402
-from cyclr_tf.callbacks import CycledValue, cycle_momentum  # noqa: E402
-from cyclr_tf.schedule import Schedule  # noqa: E402
-from tests.tf.keras_probe import Probe, max_error, mean_output, ones, probe_model  # noqa: E402
+import cyclr_tf
+from cyclr import policy
+from cyclr_tf.callbacks import CycledValue, cycle_momentum
+from cyclr_tf.schedule import Schedule
+from tests.tf.keras_probe import Probe, max_error, mean_output, ones, probe_model
 
 LR = policy.Triangular(0.01, 0.1, step_size=7)
 MOMENTUM = policy.Triangular(0.95, 0.85, step_size=5)  # inverted: 0.95 -> 0.85 -> 0.95

@@ -3,11 +3,8 @@ momentum) match the core. Runs in a fresh process: logical devices must be confi
 TensorFlow starts."""
 
 import numpy as np
-import pytest
 
-pytest.importorskip("tensorflow")
-
-from tests.tf.keras_probe import POLICIES, max_error, run_python  # noqa: E402
+from tests.tf.keras_probe import POLICIES, max_error, run_python
 
 MIRRORED_FIT = """
 import json, sys

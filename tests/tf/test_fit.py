@@ -1,14 +1,11 @@
 """The LR the optimizer applies at every update of a real ``model.fit`` equals the core's value."""
 
+import keras
+import numpy as np
 import pytest
 
-pytest.importorskip("tensorflow")
-
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-
-from cyclr_tf.schedule import Schedule  # noqa: E402
-from tests.tf.keras_probe import POLICIES, Probe, max_error, ones, probe_model  # noqa: E402
+from cyclr_tf.schedule import Schedule
+from tests.tf.keras_probe import POLICIES, Probe, max_error, ones, probe_model
 
 TOLERANCE = 1e-6  # of the largest LR
 

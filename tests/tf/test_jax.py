@@ -5,10 +5,9 @@ covers steps up to ``2**31 - 1``; momentum cycling is TensorFlow-only (docs/kera
 
 import pytest
 
-pytest.importorskip("tensorflow")
 pytest.importorskip("jax", reason="optional backend: install jax to test KERAS_BACKEND=jax")
 
-from tests.tf.keras_probe import POLICIES, max_error, run_python  # noqa: E402
+from tests.tf.keras_probe import POLICIES, max_error, run_python
 
 JAX_FIT = """
 import json, sys

@@ -3,16 +3,12 @@ continues at the same step with the same learning rate."""
 
 import json
 
+import keras
 import numpy as np
-import pytest
 
-pytest.importorskip("tensorflow")
-
-import keras  # noqa: E402
-
-from cyclr import policy  # noqa: E402
-from cyclr_tf.schedule import Schedule  # noqa: E402
-from tests.tf.keras_probe import LRReader, max_error, run_python  # noqa: E402
+from cyclr import policy
+from cyclr_tf.schedule import Schedule
+from tests.tf.keras_probe import LRReader, max_error, run_python
 
 POLICY = policy.warmup(policy.CosineRestarts(0.1, period=6, period_mult=2, min_lr=1e-3), steps=5)
 

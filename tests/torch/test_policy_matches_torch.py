@@ -7,10 +7,10 @@ import warnings
 
 import numpy as np
 import pytest
+import torch
 
 from cyclr import policy
 
-torch = pytest.importorskip("torch")
 lr_scheduler = torch.optim.lr_scheduler
 
 RNG_SEEDS = range(12)

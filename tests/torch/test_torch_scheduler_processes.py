@@ -10,10 +10,9 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
-torch = pytest.importorskip("torch")
-
-from cyclr import policy  # noqa: E402
+from cyclr import policy
 
 HERE = Path(__file__).parent
 RESUME_WORKER = HERE / "_scheduler_resume_worker.py"

@@ -5,11 +5,10 @@ import math
 import warnings
 
 import pytest
+import torch
 
-torch = pytest.importorskip("torch")
-
-from cyclr import policy  # noqa: E402
-from cyclr_torch.scheduler import Scheduler, lightning_config  # noqa: E402
+from cyclr import policy
+from cyclr_torch.scheduler import Scheduler, lightning_config
 
 STEPS = 40  # past the end of the finite policies below: they must hold their final value
 

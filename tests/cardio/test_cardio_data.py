@@ -1,12 +1,11 @@
-"""cyclr.data: reading and validating the cardio file, cleaning, splitting, scaling, synthetic."""
+"""cyclr_cardio.data: reading and validating the cardio file, cleaning, splitting, scaling,
+synthetic data."""
 
 import numpy as np
+import pandas as pd
 import pytest
 
-pd = pytest.importorskip("pandas")
-pytest.importorskip("sklearn")
-
-from cyclr import data as D  # noqa: E402
+from cyclr_cardio import data as D
 
 HEADER = "id;age;gender;height;weight;ap_hi;ap_lo;cholesterol;gluc;smoke;alco;active;cardio"
 GOOD = [

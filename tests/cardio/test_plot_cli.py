@@ -6,14 +6,11 @@ import sys
 
 import numpy as np
 import pytest
+from matplotlib import image
 
-pytest.importorskip("matplotlib")
-
-from matplotlib import image  # noqa: E402
-
-from cyclr import policy  # noqa: E402
-from cyclr.cli import main  # noqa: E402
-from cyclr.plot_cli import POLICIES, default_steps  # noqa: E402
+from cyclr import policy
+from cyclr_cardio.cli import main
+from cyclr_cardio.plot_cli import POLICIES, default_steps
 
 
 def configs(out):
@@ -88,17 +85,20 @@ def test_config_files(tmp_path, capsys):
 
 @pytest.mark.parametrize("argv, message", [
     (["plot"], "give a POLICY"),
-    (["plot", "linear"], "invalid choice"),
+    (["plot", "linear"], "Argument `POLICY` must be one of triangular, triangular2, exp-range, "
+                        "one-cycle, cosine-restarts, constant. Received: POLICY=linear"),
     (["plot", "triangular", "--base-lr", "0.1"], "triangular needs --max-lr, --step-size"),
     (["plot", "exp-range", "--base-lr", "0.1", "--max-lr", "1", "--step-size", "5"],
      "needs --gamma"),
     (["plot", "constant", "--lr", "0.1", "--gamma", "0.5"], "--gamma does not apply to constant"),
-    (["plot", "constant", "--lr", "abc"], "invalid float value"),
+    (["plot", "constant", "--lr", "abc"],
+     "Argument `--lr` must be a finite number. Received: --lr=abc"),
     (["plot", "triangular", "--base-lr", "-1", "--max-lr", "1", "--step-size", "5"],
-     "Argument `base_lr` must be"),
+     "Argument `--base-lr` must be a finite number >= 0. Received: --base-lr=-1.0"),
     (["plot", "one-cycle", "--max-lr", "0.1", "--total-steps", "100", "--pct-start", "1.5"],
-     "Argument `pct_start` must be"),
-    (["plot", "constant", "--lr", "0.1", "--steps", "0"], "--steps must be a positive"),
+     "Argument `--pct-start` must be"),
+    (["plot", "constant", "--lr", "0.1", "--steps", "0"],
+     "Argument `--steps` must be a positive integer. Received: --steps=0"),
     (["plot", "constant", "--lr", "0.1", "--momentum", "0.8", "0.9"], "--momentum cycles"),
     (["plot", "constant", "--lr", "0.1", "-o", "{tmp}/missing/lr.png"], "does not exist"),
     (["plot", "constant", "--lr", "0.1", "-o", "{tmp}/lr.jpg"], "a .png file path"),
@@ -121,11 +121,12 @@ def test_bad_arguments_give_one_line_and_exit_2(tmp_path, capsys, argv, message)
 
 def test_the_installed_command_line(tmp_path):
     out = tmp_path / "lr.png"
-    ok = subprocess.run([sys.executable, "-m", "cyclr", "plot", "triangular2", "--base-lr",
+    ok = subprocess.run([sys.executable, "-m", "cyclr_cardio", "plot", "triangular2", "--base-lr",
                          "0.001", "--max-lr", "0.1", "--step-size", "20", "-o", str(out)],
                         capture_output=True, text=True)
     assert ok.returncode == 0 and ok.stderr == "" and out.is_file()
-    bad = subprocess.run([sys.executable, "-m", "cyclr", "plot", "triangular2", "--max-lr", "x"],
+    bad = subprocess.run([sys.executable, "-m", "cyclr_cardio", "plot", "triangular2", "--max-lr",
+                          "x"],
                          capture_output=True, text=True)
     assert bad.returncode == 2 and len(bad.stderr.splitlines()) == 1 and bad.stdout == ""
 
@@ -186,7 +187,7 @@ def test_without_matplotlib_the_error_says_how_to_install_it(tmp_path):
     assert "ModuleNotFoundError: cyclr.plot needs matplotlib: pip install 'cyclr[plot]'" in (
         direct.stderr)
     code = ("import sys; sys.modules['matplotlib'] = None\n"
-            "from cyclr.cli import main\n"
+            "from cyclr_cardio.cli import main\n"
             f"sys.exit(main(['plot', 'constant', '--lr', '0.1', '-o', "
             f"{str(tmp_path / 'x.png')!r}]))\n")
     cli = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

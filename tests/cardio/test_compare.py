@@ -5,15 +5,10 @@ import os
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 
-pytest.importorskip("pandas")
-pytest.importorskip("sklearn")
-pytest.importorskip("matplotlib")
-
-from cyclr.cli import main  # noqa: E402
-from cyclr.experiment import RUN_COLUMNS, SUMMARY_COLUMNS  # noqa: E402
+from cyclr_cardio.cli import main
+from cyclr_cardio.report import RUN_COLUMNS, SUMMARY_COLUMNS
 
 POLICIES = ("constant", "clr", "one-cycle", "constant-grid")
 GRID = (0.01, 0.3)
@@ -30,8 +25,8 @@ def tiny_run(tmp_path_factory):
     (out / "README.md").write_text(README)
     env = {k: v for k, v in os.environ.items() if k != "CYCLR_CARDIO_CSV"}
     env["TF_CPP_MIN_LOG_LEVEL"] = "2"
-    cmd = [sys.executable, "-m", "cyclr", "compare", "--backends", "tf,torch", "--epochs", "2",
-           "--seeds", "1", "--synthetic-rows", "1500", "--grid", ",".join(map(str, GRID)),
+    cmd = [sys.executable, "-m", "cyclr_cardio", "compare", "--backends", "tf,torch", "--epochs",
+           "2", "--seeds", "1", "--synthetic-rows", "1500", "--grid", ",".join(map(str, GRID)),
            "--out", str(out), "--readme", str(out / "README.md")]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -87,8 +82,9 @@ def test_report_and_plots_exist(tiny_run):
     out, proc = tiny_run
     report = (out / "report.md").read_text()
     for needed in ("## Results", "64.7", "65.0", "HistGradientBoostingClassifier",
-                   "total epochs", "## Targets", "lr_schedule.png", "val_accuracy.png",
-                   "Regenerate: `cyclr compare"):
+                   "total epochs", "## The article's claims, checked", "*trains faster*",
+                   "lr_schedule.png", "val_accuracy.png", "the shaded band spans",
+                   "![LR range tests](range_test.png)", "Regenerate: `cyclr compare"):
         assert needed in report
     for png in ("lr_schedule.png", "val_accuracy.png", "range_test.png"):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -171,46 +167,23 @@ def test_cuda_without_a_gpu(capsys):
                              "--synthetic-rows", "300", "--out", "/nonexistent/never")
 
 
-# ------------------------------------------------------------------- the two trainers agree
+@pytest.mark.parametrize("command", [["compare"], ["range-test", "--backend", "torch"]])
+def test_the_same_mistake_is_worded_the_same_way_in_every_command(capsys, command):
+    assert main([*command, "--batch-size", "0"]) == 2
+    assert capsys.readouterr().err == ("cyclr: error: Argument `--batch-size` must be a positive "
+                                       "integer. Received: --batch-size=0\n")
 
 
-def test_both_backends_build_the_same_model():
-    torch = pytest.importorskip("torch")
-    pytest.importorskip("tensorflow")
-    from cyclr_tf.trainer import build_model as keras_model
-    from cyclr_torch.trainer import build_model as torch_model
-
-    k = [v.numpy() for v in keras_model(11, seed=0).weights]
-    t = [p.detach().numpy() for p in torch_model(11, seed=0).parameters()]
-    # Keras kernels are (in, out), torch weights (out, in); biases are zero on both
-    assert [w.shape for w in k[0::2]] == [w.T.shape for w in t[0::2]] == [(11, 64), (64, 32),
-                                                                         (32, 1)]
-    for kernel, weight, kb, tb in zip(k[0::2], t[0::2], k[1::2], t[1::2]):
-        limit = (6 / sum(kernel.shape)) ** 0.5  # Glorot uniform
-        for w in (kernel, weight):
-            assert np.abs(w).max() <= limit and np.abs(w).max() > 0.8 * limit
-            assert abs(w.std() - limit / 3**0.5) < 0.25 * limit  # uniform(-l, l): std l/sqrt(3)
-        assert not kb.any() and not tb.any()
-    again = [p.detach().numpy() for p in torch_model(11, seed=0).parameters()]
-    assert all(np.array_equal(a, b) for a, b in zip(t, again))
-    assert isinstance(torch_model(11, seed=0)(torch.zeros(2, 11)), torch.Tensor)
-
-
-def test_torch_trainer_records_the_policy_lr_and_is_deterministic():
+def test_a_bug_during_training_shows_its_traceback(monkeypatch, tmp_path):
+    """Only checking the options and reading the user's files count as usage errors: a
+    ValueError deep in a run is a bug, and propagates with its traceback."""
     pytest.importorskip("torch")
-    from cyclr import data as D
-    from cyclr import policy as P
-    from cyclr_torch.trainer import train
+    from cyclr_cardio import torch_trainer
 
-    data = D.prepare(D.synthetic(1200, seed=0), source="synthetic")
-    ipe = -(-len(data.y_train) // 100)
-    p = P.Triangular2(base_lr=0.01, max_lr=0.5, step_size=ipe)
-    seen = []
-    a = train(data, p, epochs=3, batch_size=100, seed=1, device="cpu", on_epoch=seen.append)
-    b = train(data, p, epochs=3, batch_size=100, seed=1, device="cpu")
-    assert [e.epoch for e in a.history] == [1, 2, 3] and seen == a.history
-    assert [e.lr for e in a.history] == pytest.approx([p(ipe * e - 1) for e in (1, 2, 3)])
-    assert [e.val_accuracy for e in a.history] == [e.val_accuracy for e in b.history]
-    assert a.test_accuracy == b.test_accuracy
-    assert a.history[-1].train_loss < a.history[0].train_loss
-    assert a.device.startswith("cpu")
+    def broken(self, *args, **kwargs):
+        raise ValueError("a bug deep in training")
+
+    monkeypatch.setattr(torch_trainer.Trainer, "train", broken)
+    with pytest.raises(ValueError, match="a bug deep in training"):
+        main(["compare", "--backends", "torch", "--policies", "constant", "--epochs", "1",
+              "--seeds", "1", "--synthetic-rows", "300", "--out", str(tmp_path / "out")])

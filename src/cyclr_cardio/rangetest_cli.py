@@ -2,21 +2,23 @@
 
     cyclr range-test --backend torch --data cardio_train.csv -o range.png
 
-Trains the comparison's MLP (``build_model`` of ``cyclr_torch.trainer`` / ``cyclr_tf.trainer``)
-with plain SGD, batches of 350 training rows, while the LR sweeps up; writes the loss curve as a
-PNG and prints the suggested bounds as a policy line to paste into a training script.
+Trains the comparison's MLP (the backend's :class:`~cyclr_cardio.trainer.Trainer`) with plain
+SGD, batches of 350 training rows, while the LR sweeps up; writes the loss curve as a PNG and
+prints the suggested bounds as a policy line to paste into a training script.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib.util
 import math
 import os
 
-from cyclr import validate as check
-from cyclr.experiment import RANGE_TEST, STEP_SIZE_EPOCHS
 from cyclr.rangetest import METHODS, RangeTestResult, Sweep
+from cyclr_cardio import trainer as T
+from cyclr_cardio.experiment import RANGE_TEST, STEP_SIZE_EPOCHS
+from cyclr_cardio.options import non_negative_int, positive_float, positive_int, real
 
 
 def register(subparsers) -> None:
@@ -26,45 +28,57 @@ def register(subparsers) -> None:
         description="Smith's LR range test: train the cardio MLP with SGD while the LR rises, "
                     "plot the loss against the LR and suggest the bounds of a cyclical policy. "
                     "The model and data are left untouched; only the figure is written.")
-    p.add_argument("--backend", required=True, choices=("torch", "tf"))
+    p.add_argument("--backend", required=True, choices=tuple(T.BACKENDS),
+                   help="the framework that trains the model")
     p.add_argument("--data", metavar="CSV",
                    help="cardio_train.csv (default: $CYCLR_CARDIO_CSV, else the embedded "
                         "synthetic data)")
     p.add_argument("-o", "--output", default="range.png", metavar="PNG",
-                   help="where to write the figure (default range.png)")
+                   help="where to write the figure")
     d = RANGE_TEST  # the sweep `cyclr compare` uses
-    p.add_argument("--start-lr", type=float, default=d.start_lr, metavar="LR")
-    p.add_argument("--end-lr", type=float, default=d.end_lr, metavar="LR")
-    p.add_argument("--num-steps", type=int, default=d.num_steps, metavar="N",
-                   help=f"updates in the sweep (default {d.num_steps})")
+    p.add_argument("--start-lr", type=positive_float, default=d.start_lr, metavar="LR",
+                   help="the first LR of the sweep")
+    p.add_argument("--end-lr", type=positive_float, default=d.end_lr, metavar="LR",
+                   help="the last LR of the sweep")
+    p.add_argument("--num-steps", type=positive_int, default=d.num_steps, metavar="N",
+                   help="updates in the sweep")
     p.add_argument("--mode", choices=("exp", "linear"), default=d.mode,
-                   help="LR spacing (default exp: the same number of steps per decade)")
-    p.add_argument("--smooth", type=float, default=d.smooth, metavar="BETA",
-                   help=f"EMA factor of the smoothed loss, in [0, 1) (default {d.smooth})")
-    p.add_argument("--diverge", type=float, default=d.diverge, metavar="X",
-                   help=f"stop when the smoothed loss exceeds X times its best "
-                        f"(default {d.diverge:g})")
+                   help="LR spacing (exp: the same number of steps per decade)")
+    p.add_argument("--smooth", type=real, default=d.smooth, metavar="BETA",
+                   help="EMA factor of the smoothed loss, in [0, 1)")
+    p.add_argument("--diverge", type=real, default=d.diverge, metavar="X",
+                   help="stop when the smoothed loss exceeds X times its best")
     p.add_argument("--method", choices=METHODS, default=d.method,
-                   help=f"how to read the bounds off the curve (default {d.method})")
-    p.add_argument("--batch-size", type=int, default=350, metavar="N")
-    p.add_argument("--seed", type=int, default=0, help="model init and batch order (default 0)")
-    p.set_defaults(run=run)
+                   help="how to read the bounds off the curve")
+    p.add_argument("--batch-size", type=positive_int, default=350, metavar="N",
+                   help="rows per update")
+    p.add_argument("--seed", type=non_negative_int, default=0,
+                   help="model init and batch order")
+    p.add_argument("--device", choices=T.DEVICES, default="auto",
+                   help="auto: a GPU when the backend sees one")
+    p.set_defaults(prepare=prepare, parser=p)
 
 
-def run(args: argparse.Namespace) -> int:
-    from cyclr.plot import _output, plot_range_test
+def prepare(args: argparse.Namespace):
+    """Check the sweep, the output path and the data before anything trains; returns the job."""
+    from cyclr.plot import output_path
 
     sweep = Sweep(args.start_lr, args.end_lr, args.num_steps, args.mode, args.smooth,
                   args.diverge, args.method)
-    check.positive_int("batch_size", args.batch_size)
-    check.integer("seed", args.seed, 0, "a non-negative integer")
-    output = _output(args.output)
+    output = output_path(args.output)
     if importlib.util.find_spec("matplotlib") is None:
         raise ModuleNotFoundError("cyclr range-test needs matplotlib: pip install 'cyclr[plot]'")
-    from cyclr.data import load_dataset
+    from cyclr_cardio.data import load_dataset
 
     data = load_dataset(args.data or os.environ.get("CYCLR_CARDIO_CSV") or None)
-    trainer = importlib.import_module(f"cyclr_{args.backend}.trainer")
+    trainer = T.load(args.backend, device=args.device)
+    return functools.partial(run, args, sweep, output, data, trainer)
+
+
+def run(args: argparse.Namespace, sweep: Sweep, output, data, trainer: T.Trainer) -> int:
+    """Run the range test, write the figure, print the suggestion (exit 1 without one)."""
+    from cyclr.plot import plot_range_test
+
     result = trainer.range_test(data, sweep, batch_size=args.batch_size, seed=args.seed)
     plot_range_test(result, output, title=f"LR range test: cardio MLP, {args.backend}, SGD, "
                     f"batch {args.batch_size} ({_sweep_text(result)})")

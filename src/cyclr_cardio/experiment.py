@@ -29,8 +29,7 @@ runs. What becomes of the runs (statistics, CSV files, report, plots) is in :mod
 from __future__ import annotations
 
 import argparse
-import importlib
-import math
+import functools
 import os
 import sys
 import time
@@ -40,17 +39,14 @@ from pathlib import Path
 
 from cyclr import policy as P
 from cyclr.rangetest import Sweep
-from cyclr.report import (
+from cyclr_cardio import trainer as T
+from cyclr_cardio.options import positive_float, positive_int
+from cyclr_cardio.report import (
     ARTICLE_LR,
     CYCLICAL,
-    DEVICES,
     README_END,
     README_START,
-    RUN_COLUMNS,
-    SUMMARY_COLUMNS,
-    EpochLog,
     Run,
-    TrainResult,
     check_readme,
     devices_used,
     iters_per_epoch,
@@ -66,19 +62,11 @@ from cyclr.report import (
     write_runs,
     write_summary,
 )
+from cyclr_cardio.trainer import EpochLog, TrainResult
 
-__all__ = [
-    "BACKENDS",
-    "DEFAULT_BOUNDS",
-    "GRID",
-    "POLICIES",
-    "RUN_COLUMNS",  # defined in cyclr.report; kept importable from here
-    "SUMMARY_COLUMNS",
-    "register",
-    "run",
-]
+__all__ = ["BACKENDS", "DEFAULT_BOUNDS", "GRID", "POLICIES", "RANGE_TEST", "register", "prepare"]
 
-BACKENDS = ("tf", "torch")
+BACKENDS = tuple(T.BACKENDS)
 POLICIES = ("constant", "clr", "one-cycle", "constant-grid")
 #: Constant rates tried by ``constant-grid``.
 GRID = (0.003, 0.01, 0.03, 0.1, 0.3)
@@ -119,66 +107,51 @@ def register(subparsers) -> None:
                     "plots to --out.")
     p.add_argument("--data", metavar="PATH",
                    help="cardio_train.csv (default: $CYCLR_CARDIO_CSV, else synthetic data)")
-    p.add_argument("--backends", default="tf,torch", help="comma-separated: tf, torch")
-    p.add_argument("--policies", default=",".join(POLICIES),
+    p.add_argument("--backends", type=_names(BACKENDS), default=",".join(BACKENDS),
+                   help="comma-separated: " + ", ".join(BACKENDS))
+    p.add_argument("--policies", type=_names(POLICIES), default=",".join(POLICIES),
                    help="comma-separated: " + ", ".join(POLICIES))
-    p.add_argument("--epochs", type=_positive_int, default=50)
-    p.add_argument("--seeds", type=_positive_int, default=3, help="runs per policy: seeds 0..N-1")
-    p.add_argument("--batch-size", type=_positive_int, default=350)
-    p.add_argument("--device", choices=DEVICES, default="auto")
-    p.add_argument("--out", default="results/compare", metavar="DIR")
+    p.add_argument("--epochs", type=positive_int, default=50, help="epochs per run")
+    p.add_argument("--seeds", type=positive_int, default=3, help="runs per policy: seeds 0..N-1")
+    p.add_argument("--batch-size", type=positive_int, default=350, help="rows per update")
+    p.add_argument("--device", choices=T.DEVICES, default="auto",
+                   help="auto: a GPU when the backend sees one")
+    p.add_argument("--threads", type=positive_int, default=1,
+                   help="CPU threads per backend (this small model is fastest on one)")
+    p.add_argument("--out", default="results/compare", metavar="DIR",
+                   help="folder for runs.csv, summary.csv, report.md and the figures")
     p.add_argument("--no-clean", action="store_true",
                    help="the article's raw setup: keep implausible rows, min-max scaling")
-    p.add_argument("--grid", default=",".join(map(str, GRID)), metavar="LRS",
+    p.add_argument("--grid", type=_grid, default=",".join(map(str, GRID)), metavar="LRS",
                    help="constant rates tried by constant-grid")
-    p.add_argument("--step-size-epochs", type=_positive_float, default=STEP_SIZE_EPOCHS,
+    p.add_argument("--step-size-epochs", type=positive_float, default=STEP_SIZE_EPOCHS,
                    help="CLR half-cycle in epochs of updates (Smith: 2-10)")
     p.add_argument("--readme", metavar="MD",
                    help="also write the results table into this Markdown file, between the "
                         f"lines {README_START!r} and {README_END!r}")
-    p.add_argument("--synthetic-rows", type=_positive_int, default=70_000,
+    p.add_argument("--synthetic-rows", type=positive_int, default=70_000,
                    help="rows of synthetic data when no data file is given")
-    p.set_defaults(run=run)
+    p.set_defaults(prepare=prepare, parser=p)
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
-    return value
+def _names(allowed: Sequence[str]):
+    """An option type: a comma-separated list of names from ``allowed``, in order, once each."""
+    def parse(text: str) -> list[str]:
+        names = [n.strip() for n in text.split(",") if n.strip()]
+        if not names or any(n not in allowed for n in names):
+            raise argparse.ArgumentTypeError("a comma-separated list of " + ", ".join(allowed))
+        return list(dict.fromkeys(names))
 
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}") from None
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}")
-    return value
-
-
-def _names(option: str, text: str, allowed: Sequence[str]) -> list[str]:
-    names = [n.strip() for n in text.split(",") if n.strip()]
-    bad = [n for n in names if n not in allowed]
-    if bad or not names:
-        raise ValueError(f"Argument `{option}` must be a comma-separated list of "
-                         f"{', '.join(allowed)}. Received: {option}={text!r}")
-    return list(dict.fromkeys(names))
+    return parse
 
 
 def _grid(text: str) -> tuple[float, ...]:
+    """An option type: a comma-separated list of positive learning rates."""
     try:
-        lrs = tuple(float(t) for t in text.split(","))
-    except ValueError:
-        lrs = ()
-    if not lrs or not all(math.isfinite(v) and v > 0 for v in lrs):
-        raise ValueError("Argument `--grid` must be a comma-separated list of positive learning "
-                         f"rates. Received: --grid={text!r}")
-    return lrs
+        return tuple(positive_float(t) for t in text.split(","))
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(
+            "a comma-separated list of positive learning rates") from None
 
 
 def _command(args, data_path: str | None) -> str:
@@ -188,6 +161,8 @@ def _command(args, data_path: str | None) -> str:
     parts += [f"--backends {','.join(args.backends)}", f"--policies {','.join(args.policies)}",
               f"--epochs {args.epochs}", f"--seeds {args.seeds}",
               f"--batch-size {args.batch_size}", f"--device {args.device}", f"--out {args.out}"]
+    if args.threads != 1:
+        parts.append(f"--threads {args.threads}")
     if args.no_clean:
         parts.append("--no-clean")
     if "constant-grid" in args.policies and args.grid != GRID:
@@ -201,12 +176,11 @@ def _command(args, data_path: str | None) -> str:
     return " ".join(parts)
 
 
-def run(args: argparse.Namespace) -> int:
-    """``cyclr compare``: check everything, train every run, write the outputs."""
-    args.backends = _names("--backends", args.backends, BACKENDS)
-    args.policies = _names("--policies", args.policies, POLICIES)
-    args.grid = _grid(args.grid) if isinstance(args.grid, str) else tuple(args.grid)
-    from cyclr import data as D  # pandas + scikit-learn: only when a command needs them
+def prepare(args: argparse.Namespace):
+    """``cyclr compare``: read the data and check every option, the output folder and the
+    backends before any training; returns the job that trains every run and writes the
+    outputs."""
+    from cyclr_cardio import data as D  # pandas + scikit-learn: only when a command needs them
 
     data_path = args.data or os.environ.get("CYCLR_CARDIO_CSV") or None
     if data_path is None:
@@ -217,10 +191,14 @@ def run(args: argparse.Namespace) -> int:
     import matplotlib  # noqa: F401  (fail before training, not after)
 
     readme = check_readme(args.readme) if args.readme else None
+    # --device cuda without a GPU, or a backend not installed: fail before training
+    trainers = {b: T.load(b, device=args.device, threads=args.threads) for b in args.backends}
+    return functools.partial(run, args, data, data_path, trainers, readme)
 
-    trainers = {b: importlib.import_module(f"cyclr_{b}.trainer") for b in args.backends}
-    for trainer in trainers.values():
-        trainer.resolve_device(args.device)  # --device cuda without a GPU: fail before training
+
+def run(args: argparse.Namespace, data, data_path: str | None, trainers: dict[str, T.Trainer],
+        readme: str | None) -> int:
+    """Train every run of ``args`` on ``data`` and write the outputs to ``args.out``."""
     if data_path is None:
         print(SYNTHETIC_BANNER)
     out = Path(args.out)
@@ -233,9 +211,9 @@ def run(args: argparse.Namespace) -> int:
 
     start = time.perf_counter()
     runs = []
-    for backend in args.backends:
+    for trainer in trainers.values():
         for seed in range(args.seeds):
-            runs += _run_backend_seed(trainers[backend], backend, seed, data, args)
+            runs += _run_backend_seed(trainer, seed, data, args)
     reference = gradient_boosting(data)
     wall = time.perf_counter() - start
     set_epochs_to_target(runs)
@@ -279,17 +257,17 @@ SYNTHETIC_BANNER = (
 # ------------------------------------------------------------------------------- the runs
 
 
-def _run_backend_seed(trainer, backend: str, seed: int, data, args) -> list[Run]:
+def _run_backend_seed(trainer: T.Trainer, seed: int, data, args) -> list[Run]:
+    backend = trainer.backend
     ipe = iters_per_epoch(data, args.batch_size)
     total = args.epochs * ipe
     bounds = None
     if any(p in CYCLICAL for p in args.policies):
-        bounds = find_bounds(trainer, backend, data, seed=seed, batch_size=args.batch_size,
-                             device=args.device)
+        bounds = find_bounds(trainer, data, seed=seed, batch_size=args.batch_size)
     runs = []
     for name in args.policies:
         if name == "constant-grid":
-            runs.append(_grid_run(trainer, backend, seed, data, args))
+            runs.append(_grid_run(trainer, seed, data, args))
             continue
         tuning = 0.0 if name == "constant" else bounds.tuning_steps / ipe
         if name == "constant":
@@ -299,7 +277,7 @@ def _run_backend_seed(trainer, backend: str, seed: int, data, args) -> list[Run]
                                      step_size=max(1, round(args.step_size_epochs * ipe)))
         else:
             schedule = P.OneCycle(max_lr=bounds.max_lr, total_steps=total)
-        result = _train(trainer, backend, name, seed, data, schedule, args)
+        result = _train(trainer, name, seed, data, schedule, args)
         runs.append(Run(backend, name, seed, schedule, result, ipe,
                         bounds_source="" if name == "constant" else bounds.source,
                         tuning_epochs=tuning,
@@ -308,19 +286,20 @@ def _run_backend_seed(trainer, backend: str, seed: int, data, args) -> list[Run]
     return runs
 
 
-def _train(trainer, backend, name, seed, data, schedule, args, label=None) -> TrainResult:
-    bar = Progress(label or f"{backend} {name} seed {seed}", args.epochs)
+def _train(trainer: T.Trainer, name, seed, data, schedule, args, label=None) -> TrainResult:
+    bar = Progress(label or f"{trainer.backend} {name} seed {seed}", args.epochs)
     result = trainer.train(data, schedule, epochs=args.epochs, batch_size=args.batch_size,
-                           seed=seed, device=args.device, on_epoch=bar)
+                           seed=seed, on_epoch=bar)
     bar.close(result)
     return result
 
 
-def _grid_run(trainer, backend, seed, data, args) -> Run:
+def _grid_run(trainer: T.Trainer, seed, data, args) -> Run:
     """Train every constant rate of the grid; keep the one with the best final val accuracy."""
+    backend = trainer.backend
     candidates = []
     for lr in args.grid:
-        result = _train(trainer, backend, "constant-grid", seed, data, P.Constant(lr), args,
+        result = _train(trainer, "constant-grid", seed, data, P.Constant(lr), args,
                         label=f"{backend} constant-grid lr={lr:g} seed {seed}")
         candidates.append((lr, result))
     best_lr, best = max(candidates, key=lambda c: c[1].history[-1].val_accuracy)
@@ -336,13 +315,12 @@ def _grid_run(trainer, backend, seed, data, args) -> Run:
                tuning_s=sum(r.wall_s for lr, r in candidates if lr != best_lr), grid=grid)
 
 
-def find_bounds(trainer, backend: str, data, *, seed: int, batch_size: int,
-                device: str) -> Bounds:
+def find_bounds(trainer: T.Trainer, data, *, seed: int, batch_size: int) -> Bounds:
     """CLR bounds from the backend's LR range test :data:`RANGE_TEST`, or
     :data:`DEFAULT_BOUNDS` when the curve gives no answer."""
+    backend = trainer.backend
     start = time.perf_counter()
-    result = trainer.range_test(data, RANGE_TEST, batch_size=batch_size, seed=seed,
-                                device=device)
+    result = trainer.range_test(data, RANGE_TEST, batch_size=batch_size, seed=seed)
     elapsed = time.perf_counter() - start
     s, steps = result.suggestion, len(result.lrs)
     if s.status != "ok":

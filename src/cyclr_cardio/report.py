@@ -1,10 +1,10 @@
-"""The results of ``cyclr compare``: the records a run leaves (:class:`EpochLog`,
-:class:`TrainResult`, :class:`Run`), the statistics over them (summary rows, mean ± std over
-seeds, epochs to the constant policy's accuracy), the CSV files, the Markdown report and tables
-with the target checks and the tuning-cost table, the README block, and the plots.
+"""The results of ``cyclr compare``: a finished :class:`Run`, the statistics over runs (summary
+rows, mean ± std over seeds, epochs to the constant policy's accuracy), the CSV files, the
+Markdown report (with the article's claims checked and the tuning cost), the README block, and
+the figures (drawn with :mod:`cyclr.plot`).
 
-:mod:`cyclr.experiment` trains the runs and hands them here. matplotlib loads only inside the
-plotting functions.
+:mod:`cyclr_cardio.experiment` trains the runs and hands them here. matplotlib loads only inside
+the plotting functions.
 """
 
 from __future__ import annotations
@@ -20,7 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
+from cyclr import plot
 from cyclr import policy as P
+from cyclr_cardio.trainer import TrainResult
 
 __all__ = [
     "ARTICLE",
@@ -30,9 +32,7 @@ __all__ = [
     "README_START",
     "RUN_COLUMNS",
     "SUMMARY_COLUMNS",
-    "EpochLog",
     "Run",
-    "TrainResult",
     "aggregate",
     "check_readme",
     "devices_used",
@@ -69,33 +69,6 @@ SUMMARY_COLUMNS = ("backend", "policy", "seed", "test_accuracy", "best_val_accur
 
 
 # ----------------------------------------------------------------------------- the records
-
-
-@dataclass(frozen=True)
-class EpochLog:
-    """One epoch of one run. ``lr`` is the LR of the epoch's last update; train loss and accuracy
-    are averaged over the epoch's batches as trained; ``elapsed_s`` counts from the start of
-    training, validation included."""
-
-    epoch: int
-    lr: float
-    train_loss: float
-    train_accuracy: float
-    val_accuracy: float
-    elapsed_s: float
-
-#: The ``device`` a trainer accepts: ``"auto"`` takes a GPU when the backend sees one.
-DEVICES = ("auto", "cpu", "cuda")
-
-
-@dataclass
-class TrainResult:
-    """What a backend's ``train`` returns."""
-
-    history: list[EpochLog]
-    test_accuracy: float
-    device: str
-    wall_s: float
 
 
 @dataclass
@@ -183,16 +156,8 @@ def aggregate(rows: list[dict]) -> list[dict]:
                     "epochs_to_target", "wall_s", "tuning_epochs", "total_epochs", "tuning_s"):
             agg[key] = _mean_std(r[key] for r in rs)
         agg["device"] = rs[0]["device"]
-        agg["schedules"] = sorted({_short(json.loads(r["schedule"])) for r in rs})
         out.append(agg)
     return out
-
-
-def _short(config: dict) -> str:
-    kind = config.pop("type")
-    keep = {"Constant": ("lr",), "Triangular2": ("base_lr", "max_lr", "step_size"),
-            "OneCycle": ("max_lr", "total_steps")}.get(kind, tuple(config))
-    return f"{kind}(" + ", ".join(f"{k}={config[k]:.3g}" for k in keep) + ")"
 
 
 # ------------------------------------------------------------------------------- outputs
@@ -272,45 +237,40 @@ def render_table(rows: list[dict], markdown: bool = True) -> str:
     return "\n".join([fmt.format(*TABLE_HEADER)] + [fmt.format(*c) for c in body])
 
 
-def _target_lines(aggs: list[dict], epochs: int) -> list[str]:
-    """The issue's targets, checked per backend, pass or miss as measured."""
+def _claim_lines(aggs: list[dict], epochs: int) -> list[str]:
+    """The article's two claims for its cyclical LR, checked per backend as measured, and how
+    clr compares with a tuned constant rate."""
     lines = []
     by = {(a["backend"], a["policy"]): a for a in aggs}
     for backend in dict.fromkeys(a["backend"] for a in aggs):
         const, clr = by.get((backend, "constant")), by.get((backend, "clr"))
         grid = by.get((backend, "constant-grid"))
-        cyc = [by[(backend, p)] for p in CYCLICAL if (backend, p) in by]
         if const and clr:
-            e = clr["epochs_to_target"][0]
-            ok = clr["reached"] == clr["n"] and e <= epochs / 3
-            lines.append(f"- {_mark(ok)} **{backend}**: clr reaches constant's {epochs}-epoch val "
-                         f"accuracy ({100 * const['final_val_accuracy'][0]:.2f}%) in "
-                         f"{_num(clr['epochs_to_target'])} epochs "
-                         f"({clr['reached']}/{clr['n']} seeds; target <= {epochs / 3:.1f})")
+            e, c = clr["epochs_to_target"][0], const["epochs_to_target"][0]
+            c = epochs if math.isnan(c) else c  # constant's mean final: some seeds end below
+            ok = clr["reached"] == clr["n"] and e < c
+            lines.append(f"- {_mark(ok)} **{backend}**, *trains faster*: clr reaches constant's "
+                         f"{epochs}-epoch val accuracy "
+                         f"({100 * const['final_val_accuracy'][0]:.2f}%) in "
+                         f"{_num(clr['epochs_to_target'])} epochs ({clr['reached']}/{clr['n']} "
+                         f"seeds), constant itself in {_num(const['epochs_to_target'])}")
             ok = clr["test_accuracy"][0] >= const["test_accuracy"][0]
-            lines.append(f"- {_mark(ok)} **{backend}**: clr ends no worse than constant: test "
-                         f"{_pct(clr['test_accuracy'])}% vs {_pct(const['test_accuracy'])}% "
-                         f"(final val {_pct(clr['final_val_accuracy'])}% vs "
+            lines.append(f"- {_mark(ok)} **{backend}**, *ends more accurate*: clr test "
+                         f"{_pct(clr['test_accuracy'])}% vs constant "
+                         f"{_pct(const['test_accuracy'])}% (final val "
+                         f"{_pct(clr['final_val_accuracy'])}% vs "
                          f"{_pct(const['final_val_accuracy'])}%)")
-        if cyc:
-            best = max(cyc, key=lambda a: a["test_accuracy"][0])
-            ok = best["test_accuracy"][0] >= 0.735
-            lines.append(f"- {_mark(ok)} **{backend}**: best cyclical policy ({best['policy']}) "
-                         f"test accuracy {_pct(best['test_accuracy'])}% (target >= 73.5%)")
         if grid and clr:
             gap = 100 * (clr["test_accuracy"][0] - grid["test_accuracy"][0])
-            ratio = clr["total_epochs"][0] / grid["total_epochs"][0]
-            ok = gap >= -0.3 and ratio <= 0.5
-            lines.append(f"- {_mark(ok)} **{backend}**: clr's test accuracy is {abs(gap):.2f} "
-                         f"points {'below' if gap < 0 else 'above'} the tuned constant grid's "
-                         f"(target: at most 0.3 below) using {clr['total_epochs'][0]:.1f} of "
-                         f"{grid['total_epochs'][0]:.0f} training epochs incl. tuning "
-                         f"({100 * ratio:.0f}%, target <= 50%)")
-    return lines or ["- (the targets need the constant, clr and constant-grid policies)"]
+            lines.append(f"- **{backend}**, beside a tuned constant rate: clr's test accuracy is "
+                         f"{abs(gap):.2f} points {'below' if gap < 0 else 'above'} the grid's "
+                         f"best, using {clr['total_epochs'][0]:.1f} of "
+                         f"{grid['total_epochs'][0]:.0f} training epochs incl. tuning")
+    return lines or ["- (the claims need the constant and clr policies)"]
 
 
 def _mark(ok: bool) -> str:
-    return "PASS" if ok else "MISSED"
+    return "holds:" if ok else "does not hold:"
 
 
 def _tuning_lines(aggs: list[dict], runs: list[Run], grid: Sequence[float]) -> list[str]:
@@ -392,11 +352,18 @@ def render_report(runs, rows, data, reference, args, command, wall, curves=False
             "trains every candidate rate for the full run; the cyclical policies pay for one short "
             "LR range test (counted in epochs of updates) and then train once.", ""]
     out += _tuning_lines(aggs, runs, args.grid)
-    out += ["", "## Targets", ""] + _target_lines(aggs, args.epochs)
+    out += ["", "## The article's claims, checked", "",
+            "The article says its cyclical LR *trains faster* and *ends more accurate* than SGD "
+            f"at {ARTICLE_LR:g}. Measured here:", ""] + _claim_lines(aggs, args.epochs)
     out += ["", "## Plots", "", "![LR vs step](lr_schedule.png)", "",
-            "![validation accuracy vs epoch](val_accuracy.png)", ""]
+            "![validation accuracy vs epoch](val_accuracy.png)", "",
+            "Validation accuracy: each line is the mean over seeds, the shaded band spans the "
+            "lowest to the highest seed at each epoch, and the dotted line is the constant "
+            "policy's mean final validation accuracy (the target of *epochs to target*).", ""]
     if curves:
-        out += ["![LR range tests](range_test.png)", ""]
+        out += ["![LR range tests](range_test.png)", "",
+                "LR range tests: the smoothed training loss of each seed's test, placed at the "
+                "LRs the smoothing averages over, and the bounds Smith's rule suggests.", ""]
     out += [
             "Per-epoch numbers: `runs.csv`; per-run: `summary.csv`; grid candidates: `grid.csv`.",
             ""]
@@ -442,40 +409,38 @@ def _policy_notes(args, runs: list[Run]) -> list[str]:
 # --------------------------------------------------------------------------------- plots
 
 
-def _figure(ncols: int):
-    from matplotlib.figure import Figure  # no pyplot: no global state, Agg canvas
-
-    fig = Figure(figsize=(6 * ncols, 4.2), layout="constrained")
-    axes = fig.subplots(1, ncols, squeeze=False)[0]
-    return fig, axes
-
+PANEL = (6.0, 4.2)
+"""Inches per panel: one panel per backend, side by side."""
 
 COLORS = {"constant": "tab:gray", "clr": "tab:blue", "one-cycle": "tab:orange",
           "constant-grid": "tab:green"}
 
 
+def _panels(n: int):
+    return plot.figure(1, n, size=(PANEL[0] * n, PANEL[1]), sharex=False)
+
+
 def plot_lr(path: Path, runs: list[Run]) -> None:
-    """LR vs optimizer step for each policy (seed 0), one panel per backend."""
+    """LR vs optimizer step for each policy (the first seed), one panel per backend."""
     backends = list(dict.fromkeys(r.backend for r in runs))
-    fig, axes = _figure(len(backends))
+    fig, axes = _panels(len(backends))
     for ax, backend in zip(axes, backends):
         first = [r for r in runs if r.backend == backend and r.seed == min(
             x.seed for x in runs if x.backend == backend)]
         for r in first:
-            steps = np.arange(r.epochs * r.steps_per_epoch)
-            ax.plot(steps, r.schedule(steps), label=f"{r.policy}", color=COLORS[r.policy],
-                    lw=1.2)
-        ax.set_yscale("log")
+            plot.draw_schedule(ax, r.schedule, r.epochs * r.steps_per_epoch, log=True,
+                               color=COLORS[r.policy], label=r.policy)
         ax.set(title=f"{backend}: LR per update (seed {first[0].seed})",
                xlabel="optimizer step", ylabel="learning rate")
         ax.legend()
-    fig.savefig(path, dpi=110)
+    plot.save(fig, path, dpi=110)
 
 
 def plot_val(path: Path, runs: list[Run]) -> None:
-    """Validation accuracy vs epoch: mean over seeds, band from min to max, per backend."""
+    """Validation accuracy vs epoch per backend: a line for the mean over seeds, a shaded band
+    from the lowest to the highest seed at each epoch."""
     backends = list(dict.fromkeys(r.backend for r in runs))
-    fig, axes = _figure(len(backends))
+    fig, axes = _panels(len(backends))
     for ax, backend in zip(axes, backends):
         mine = [r for r in runs if r.backend == backend]
         for name in dict.fromkeys(r.policy for r in mine):
@@ -488,37 +453,31 @@ def plot_val(path: Path, runs: list[Run]) -> None:
         if target is not None:
             ax.axhline(100 * target, color="k", ls=":", lw=1,
                        label="constant's final (target)")
-        ax.set(title=f"{backend}: validation accuracy", xlabel="epoch",
-               ylabel="validation accuracy %")
+        ax.set(title=f"{backend}: validation accuracy (band: min..max over seeds)",
+               xlabel="epoch", ylabel="validation accuracy %")
+        ax.grid(True, alpha=0.35)
         ax.legend(loc="lower right")
-    fig.savefig(path, dpi=110)
+    plot.save(fig, path, dpi=110)
 
 
 def plot_range_tests(path: Path, runs: list[Run]) -> bool:
-    """Smoothed range-test loss vs LR per backend and seed, with the suggested bounds; False
-    (and no file) when no range test ran."""
-    tested = {}
+    """The smoothed range-test loss vs LR per backend and seed (at the LRs the smoothing places
+    it), with each seed's suggested bounds; False (and no file) when no range test ran."""
+    tested: dict[str, dict[int, object]] = {}
     for r in runs:
         if r.curve is not None:
             tested.setdefault(r.backend, {}).setdefault(r.seed, r.curve)
     if not tested:
         return False
-    fig, axes = _figure(len(tested))
+    fig, axes = _panels(len(tested))
     for ax, (backend, by_seed) in zip(axes, tested.items()):
         for i, (seed, curve) in enumerate(sorted(by_seed.items())):
-            color = f"C{i}"
-            ax.plot(curve.lrs, curve.smoothed, color=color, lw=1.2, label=f"seed {seed}")
-            s = curve.suggestion
-            if s.ok:
-                for lr in (s.base_lr, s.max_lr):
-                    ax.axvline(lr, color=color, ls=":", lw=1)
+            plot.draw_range_test(ax, curve, raw=False, color=f"C{i}", label=f"seed {seed}")
         start = max(float(c.smoothed[0]) for c in by_seed.values())
-        ax.set_ylim(top=1.5 * start)  # the divergence at the end would squash the descent
-        ax.set_xscale("log")
-        ax.set(title=f"{backend}: LR range test (dotted: suggested base_lr, max_lr)",
-               xlabel="learning rate", ylabel="smoothed training loss")
-        ax.legend()
-    fig.savefig(path, dpi=110)
+        low = min(float(np.nanmin(c.smoothed)) for c in by_seed.values())
+        ax.set_ylim(low - 0.05 * (start - low), 1.5 * start)  # the divergence would squash it
+        ax.set_title(f"{backend}: LR range test (shaded: suggested base_lr .. max_lr)")
+    plot.save(fig, path, dpi=110)
     return True
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import importlib.util
 import inspect
 import json
@@ -22,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from cyclr import policy
-from cyclr.cli import UsageError
+from cyclr_cardio.options import UsageError, positive_int, real
 
 #: Command-line policy names and their classes.
 POLICIES: dict[str, type[policy.Policy]] = {
@@ -81,12 +82,12 @@ def register(subparsers) -> None:
                    help="one of " + ", ".join(POLICIES))
     p.add_argument("--config", metavar="FILE", help="a policy's JSON config (to_config()), or "
                    '{"policy": config, "momentum": config}, instead of POLICY and its options')
-    p.add_argument("--steps", type=int, metavar="N",
+    p.add_argument("--steps", type=positive_int, metavar="N",
                    help="updates drawn (default: one-cycle's total_steps, three cycles of a "
                         "cyclical policy)")
     p.add_argument("-o", "--output", default="schedule.png", metavar="PNG",
-                   help="where to write the figure (default schedule.png)")
-    p.add_argument("--momentum", type=float, nargs=2, metavar=("MIN", "MAX"),
+                   help="where to write the figure")
+    p.add_argument("--momentum", type=real, nargs=2, metavar=("MIN", "MAX"),
                    help="also cycle momentum from MAX down to MIN while the LR rises, and back "
                         "(" + ", ".join(MOMENTUM_POLICIES) + ")")
     p.add_argument("--title", help="the figure's title (default: the policy)")
@@ -98,13 +99,15 @@ def register(subparsers) -> None:
         elif isinstance(kind, tuple):
             group.add_argument(_option(name), dest=name, choices=kind, help=text)
         else:
-            group.add_argument(_option(name), dest=name, type=kind, metavar="X" if kind is float
-                               else "N", help=text)
-    p.set_defaults(run=run)
+            group.add_argument(_option(name), dest=name, type=real if kind is float else
+                               positive_int, metavar="X" if kind is float else "N", help=text)
+    p.set_defaults(prepare=prepare, parser=p)
 
 
-def run(args: argparse.Namespace) -> int:
-    from cyclr.plot import _output, plot_schedule
+def prepare(args: argparse.Namespace):
+    """Build the policy (and momentum) from the options or ``--config``, check the output path
+    and the number of steps; returns the job that draws the figure."""
+    from cyclr.plot import output_path
 
     if importlib.util.find_spec("matplotlib") is None:
         raise ModuleNotFoundError("cyclr plot needs matplotlib: pip install 'cyclr[plot]'")
@@ -121,9 +124,15 @@ def run(args: argparse.Namespace) -> int:
         lr = _from_options(args, given)
         momentum = _momentum(lr, args.momentum) if args.momentum is not None else None
     steps = args.steps if args.steps is not None else default_steps(lr)
-    if steps < 1:
-        raise UsageError(f"--steps must be a positive integer, got {steps}")
-    path = plot_schedule(lr, steps, _output(args.output), momentum=momentum, title=args.title)
+    return functools.partial(run, lr, momentum, steps, output_path(args.output), args.title)
+
+
+def run(lr: policy.Policy, momentum: policy.Policy | None, steps: int, output: Path,
+        title: str | None) -> int:
+    """Draw the figure and print the policy's range and config."""
+    from cyclr.plot import plot_schedule
+
+    path = plot_schedule(lr, steps, output, momentum=momentum, title=title)
     values = lr(np.arange(steps))
     print(f"wrote {path}: {steps} updates, LR {values.min():.4g} .. {values.max():.4g}")
     print("policy config: " + json.dumps(lr.to_config()))

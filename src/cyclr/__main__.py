@@ -1,5 +1,0 @@
-import sys
-
-from cyclr.cli import main
-
-sys.exit(main())

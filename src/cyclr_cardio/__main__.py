@@ -1,0 +1,5 @@
+import sys
+
+from cyclr_cardio.cli import main
+
+sys.exit(main())
