@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import os
 import sys
 import time
 from collections.abc import Sequence
@@ -40,7 +39,7 @@ from pathlib import Path
 from cyclr import policy as P
 from cyclr.rangetest import Sweep
 from cyclr_cardio import trainer as T
-from cyclr_cardio.options import positive_float, positive_int
+from cyclr_cardio.options import add_data_and_device, data_path, positive_float, positive_int
 from cyclr_cardio.report import (
     ARTICLE_LR,
     CYCLICAL,
@@ -105,8 +104,7 @@ def register(subparsers) -> None:
         description="Train the article's MLP on the cardio data with each LR policy, in Keras "
                     "and PyTorch, for several seeds; write runs.csv, summary.csv, report.md and "
                     "plots to --out.")
-    p.add_argument("--data", metavar="PATH",
-                   help="cardio_train.csv (default: $CYCLR_CARDIO_CSV, else synthetic data)")
+    add_data_and_device(p, T.DEVICES)
     p.add_argument("--backends", type=_names(BACKENDS), default=",".join(BACKENDS),
                    help="comma-separated: " + ", ".join(BACKENDS))
     p.add_argument("--policies", type=_names(POLICIES), default=",".join(POLICIES),
@@ -114,8 +112,6 @@ def register(subparsers) -> None:
     p.add_argument("--epochs", type=positive_int, default=50, help="epochs per run")
     p.add_argument("--seeds", type=positive_int, default=3, help="runs per policy: seeds 0..N-1")
     p.add_argument("--batch-size", type=positive_int, default=350, help="rows per update")
-    p.add_argument("--device", choices=T.DEVICES, default="auto",
-                   help="auto: a GPU when the backend sees one")
     p.add_argument("--threads", type=positive_int, default=1,
                    help="CPU threads per backend (this small model is fastest on one)")
     p.add_argument("--out", default="results/compare", metavar="DIR",
@@ -154,10 +150,10 @@ def _grid(text: str) -> tuple[float, ...]:
             "a comma-separated list of positive learning rates") from None
 
 
-def _command(args, data_path: str | None) -> str:
+def _command(args, path: str | None) -> str:
     parts = ["cyclr compare"]
-    if data_path:
-        parts.append(f"--data {data_path}")
+    if path:  # by file name: where a reader keeps the file is theirs
+        parts.append(f"--data {Path(path).name}")
     parts += [f"--backends {','.join(args.backends)}", f"--policies {','.join(args.policies)}",
               f"--epochs {args.epochs}", f"--seeds {args.seeds}",
               f"--batch-size {args.batch_size}", f"--device {args.device}", f"--out {args.out}"]
@@ -169,7 +165,7 @@ def _command(args, data_path: str | None) -> str:
         parts.append("--grid " + ",".join(map(str, args.grid)))
     if args.step_size_epochs != STEP_SIZE_EPOCHS:
         parts.append(f"--step-size-epochs {args.step_size_epochs:g}")
-    if data_path is None and args.synthetic_rows != 70_000:
+    if path is None and args.synthetic_rows != 70_000:
         parts.append(f"--synthetic-rows {args.synthetic_rows}")
     if args.readme:
         parts.append(f"--readme {args.readme}")
@@ -182,31 +178,31 @@ def prepare(args: argparse.Namespace):
     outputs."""
     from cyclr_cardio import data as D  # pandas + scikit-learn: only when a command needs them
 
-    data_path = args.data or os.environ.get("CYCLR_CARDIO_CSV") or None
-    if data_path is None:
+    path = data_path(args)
+    if path is None:
         frame = D.synthetic(args.synthetic_rows)
         data = D.prepare(frame, source="synthetic", clean=not args.no_clean, seed=SPLIT_SEED)
     else:
-        data = D.load_dataset(data_path, clean=not args.no_clean, seed=SPLIT_SEED)
+        data = D.load_dataset(path, clean=not args.no_clean, seed=SPLIT_SEED)
     import matplotlib  # noqa: F401  (fail before training, not after)
 
     readme = check_readme(args.readme) if args.readme else None
     # --device cuda without a GPU, or a backend not installed: fail before training
     trainers = {b: T.load(b, device=args.device, threads=args.threads) for b in args.backends}
-    return functools.partial(run, args, data, data_path, trainers, readme)
+    return functools.partial(run, args, data, path, trainers, readme)
 
 
-def run(args: argparse.Namespace, data, data_path: str | None, trainers: dict[str, T.Trainer],
+def run(args: argparse.Namespace, data, path: str | None, trainers: dict[str, T.Trainer],
         readme: str | None) -> int:
     """Train every run of ``args`` on ``data`` and write the outputs to ``args.out``."""
-    if data_path is None:
+    if path is None:
         print(SYNTHETIC_BANNER)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     print(f"data: {data.describe()}")
     if data.clean:
         print("cleaning: " + ", ".join(f"{k}={v}" for k, v in data.cleaning.items()))
-    command = _command(args, data_path)
+    command = _command(args, path)
     print(f"command: {command}", flush=True)
 
     start = time.perf_counter()
@@ -231,7 +227,7 @@ def run(args: argparse.Namespace, data, data_path: str | None, trainers: dict[st
     report = render_report(runs, rows, data, reference, args, command, wall, curves)
     (out / "report.md").write_text(report, encoding="utf-8")
     if readme is not None:
-        source = "synthetic data" if data_path is None else data.describe()
+        source = "synthetic data" if path is None else data.describe()
         update_readme(args.readme, readme, f"`{command}` ({source}; {wall / 60:.1f} min on "
                       f"{', '.join(devices_used(rows))}). Mean ± std over {args.seeds} seeds; "
                       f"report: [{out / 'report.md'}]({out / 'report.md'}).\n\n"
@@ -241,7 +237,7 @@ def run(args: argparse.Namespace, data, data_path: str | None, trainers: dict[st
     print(f"\nwrote {', '.join(written)} to {out}/ ({wall:.0f} s)")
     if readme is not None:
         print(f"updated the results table in {args.readme}")
-    if data_path is None:
+    if path is None:
         print(SYNTHETIC_BANNER)
     return 0
 

@@ -10,6 +10,7 @@ text that is not a number) the same way; :func:`options_named` renames a library
 from __future__ import annotations
 
 import argparse
+import os
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -103,3 +104,15 @@ def options_named(parser: argparse.ArgumentParser) -> Iterator[None]:
         raise
 
 
+def add_data_and_device(parser: argparse.ArgumentParser, devices: tuple[str, ...]) -> None:
+    """The options every training command shares: ``--data`` and ``--device``."""
+    parser.add_argument("--data", metavar="CSV",
+                        help="cardio_train.csv (default: $CYCLR_CARDIO_CSV, else the embedded "
+                             "synthetic stand-in)")
+    parser.add_argument("--device", choices=devices, default="auto",
+                        help="auto: a GPU when the backend sees one")
+
+
+def data_path(args: argparse.Namespace) -> str | None:
+    """The data file: ``--data``, else ``$CYCLR_CARDIO_CSV``, else None (the synthetic data)."""
+    return args.data or os.environ.get("CYCLR_CARDIO_CSV") or None

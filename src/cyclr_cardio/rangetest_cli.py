@@ -13,12 +13,18 @@ import argparse
 import functools
 import importlib.util
 import math
-import os
 
 from cyclr.rangetest import METHODS, RangeTestResult, Sweep
 from cyclr_cardio import trainer as T
 from cyclr_cardio.experiment import RANGE_TEST, STEP_SIZE_EPOCHS
-from cyclr_cardio.options import non_negative_int, positive_float, positive_int, real
+from cyclr_cardio.options import (
+    add_data_and_device,
+    data_path,
+    non_negative_int,
+    positive_float,
+    positive_int,
+    real,
+)
 
 
 def register(subparsers) -> None:
@@ -30,9 +36,7 @@ def register(subparsers) -> None:
                     "The model and data are left untouched; only the figure is written.")
     p.add_argument("--backend", required=True, choices=tuple(T.BACKENDS),
                    help="the framework that trains the model")
-    p.add_argument("--data", metavar="CSV",
-                   help="cardio_train.csv (default: $CYCLR_CARDIO_CSV, else the embedded "
-                        "synthetic data)")
+    add_data_and_device(p, T.DEVICES)
     p.add_argument("-o", "--output", default="range.png", metavar="PNG",
                    help="where to write the figure")
     d = RANGE_TEST  # the sweep `cyclr compare` uses
@@ -54,8 +58,6 @@ def register(subparsers) -> None:
                    help="rows per update")
     p.add_argument("--seed", type=non_negative_int, default=0,
                    help="model init and batch order")
-    p.add_argument("--device", choices=T.DEVICES, default="auto",
-                   help="auto: a GPU when the backend sees one")
     p.set_defaults(prepare=prepare, parser=p)
 
 
@@ -70,7 +72,7 @@ def prepare(args: argparse.Namespace):
         raise ModuleNotFoundError("cyclr range-test needs matplotlib: pip install 'cyclr[plot]'")
     from cyclr_cardio.data import load_dataset
 
-    data = load_dataset(args.data or os.environ.get("CYCLR_CARDIO_CSV") or None)
+    data = load_dataset(data_path(args))
     trainer = T.load(args.backend, device=args.device)
     return functools.partial(run, args, sweep, output, data, trainer)
 
