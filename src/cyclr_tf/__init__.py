@@ -2,6 +2,9 @@
 
 Importing ``cyclr_tf`` registers :class:`Schedule` with Keras (``"cyclr>Schedule"``), which is
 all ``keras.saving.load_model`` needs to load a ``.keras`` file that uses it.
+
+``cyclr_tf.tfa`` has TF Addons' cyclical learning rates under their own names, for porting
+(``import cyclr_tf.tfa as tfa``); it is not imported here.
 """
 
 from cyclr_tf.callbacks import LRLogger, cycle_momentum

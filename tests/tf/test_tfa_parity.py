@@ -1,9 +1,8 @@
 """Parity with TensorFlow Addons' CyclicalLearningRate (USERS.md row 14).
 
-TF Addons is dead and has no Keras 3 support, so its formula (Smith 2017, as tfa wrote it in
-``tensorflow_addons/optimizers/cyclical_learning_rate.py``) is transcribed here in TensorFlow:
-the same float arithmetic on the step, cast to the LR's dtype. Users porting from it get the same
-values at ordinary steps, and exact values where tfa's float32 step drifts.
+TF Addons is dead and has no Keras 3 support, so its formula is transcribed in
+``tests/tf/tfa_reference.py``. Users porting from it get the same values at ordinary steps, and
+exact values where tfa's float32 step drifts.
 """
 
 import numpy as np
@@ -13,29 +12,21 @@ tf = pytest.importorskip("tensorflow")
 
 from cyclr import policy  # noqa: E402
 from cyclr_tf.schedule import Schedule  # noqa: E402
+from tests.tf.tfa_reference import cyclical_learning_rate, scale  # noqa: E402
 
 GAMMA = 0.9995
 
 
 def tfa_cyclical(step, initial_learning_rate, maximal_learning_rate, step_size, mode):
     """tfa.optimizers.{Triangular,Triangular2,Exponential}CyclicalLearningRate.__call__."""
-    initial = tf.convert_to_tensor(initial_learning_rate, dtype=tf.float32)
-    dtype = initial.dtype
-    maximal = tf.cast(maximal_learning_rate, dtype)
-    step_size = tf.cast(step_size, dtype)
-    step_as_dtype = tf.cast(step, dtype)
-    cycle = tf.floor(1 + step_as_dtype / (2 * step_size))
-    x = tf.abs(step_as_dtype / step_size - 2 * cycle + 1)
-    scale = {"triangular": lambda c, s: 1.0,
-             "triangular2": lambda c, s: 1 / (2.0 ** (c - 1)),  # scale_mode="cycle"
-             "exp_range": lambda c, s: GAMMA**s}[mode](cycle, step_as_dtype)  # "iterations"
-    return initial + (maximal - initial) * tf.maximum(tf.cast(0, dtype), (1 - x)) * scale
+    return cyclical_learning_rate(step, initial_learning_rate, maximal_learning_rate, step_size,
+                                  *scale(mode, GAMMA))
 
 
 POLICIES = {
-    "triangular": policy.Triangular(1e-3, 0.1, 250),
-    "triangular2": policy.Triangular2(1e-3, 0.1, 250),
-    "exp_range": policy.ExpRange(1e-3, 0.1, 250, GAMMA),
+    "triangular": policy.Triangular(base_lr=1e-3, max_lr=0.1, step_size=250),
+    "triangular2": policy.Triangular2(base_lr=1e-3, max_lr=0.1, step_size=250),
+    "exp_range": policy.ExpRange(base_lr=1e-3, max_lr=0.1, step_size=250, gamma=GAMMA),
 }
 
 
