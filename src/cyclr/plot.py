@@ -50,10 +50,11 @@ def figure(rows: int = 1, cols: int = 1, *, size: tuple[float, float] | None = N
     return fig, list(axes)
 
 
-def save(fig: Any, path: str | Path, dpi: int = 120) -> Path:
-    """Write ``fig`` as the PNG ``path`` (checked by the same rules as every figure here)."""
+def save(fig: Any, path: str | Path, dpi: int = 120, description: str = "") -> Path:
+    """Write ``fig`` as the PNG ``path`` (checked by the same rules as every figure here), with
+    ``description`` in the PNG's ``Description`` text chunk when given."""
     out = output_path(path)
-    fig.savefig(out, dpi=dpi)
+    fig.savefig(out, dpi=dpi, metadata={"Description": description} if description else None)
     return out
 
 

@@ -39,7 +39,14 @@ from pathlib import Path
 from cyclr import policy as P
 from cyclr.rangetest import Sweep
 from cyclr_cardio import trainer as T
-from cyclr_cardio.options import add_data_and_device, data_path, positive_float, positive_int
+from cyclr_cardio.options import (
+    add_data_and_device,
+    data_path,
+    positive_float,
+    positive_int,
+    require,
+)
+from cyclr_cardio.outputs import RunFolder
 from cyclr_cardio.report import (
     ARTICLE_LR,
     CYCLICAL,
@@ -176,6 +183,8 @@ def prepare(args: argparse.Namespace):
     """``cyclr compare``: read the data and check every option, the output folder and the
     backends before any training; returns the job that trains every run and writes the
     outputs."""
+    for module in ("pandas", "sklearn"):
+        require(module, "data", "cyclr compare")
     from cyclr_cardio import data as D  # pandas + scikit-learn: only when a command needs them
 
     path = data_path(args)
@@ -184,53 +193,49 @@ def prepare(args: argparse.Namespace):
         data = D.prepare(frame, source="synthetic", clean=not args.no_clean, seed=SPLIT_SEED)
     else:
         data = D.load_dataset(path, clean=not args.no_clean, seed=SPLIT_SEED)
-    import matplotlib  # noqa: F401  (fail before training, not after)
-
+    require("matplotlib", "plot", "cyclr compare")  # fail before training, not after
     readme = check_readme(args.readme) if args.readme else None
     # --device cuda without a GPU, or a backend not installed: fail before training
     trainers = {b: T.load(b, device=args.device, threads=args.threads) for b in args.backends}
-    return functools.partial(run, args, data, path, trainers, readme)
+    folder = RunFolder(args.out, _command(args, path))  # writable, and ours to replace
+    return functools.partial(run, args, data, path, trainers, readme, folder)
 
 
 def run(args: argparse.Namespace, data, path: str | None, trainers: dict[str, T.Trainer],
-        readme: str | None) -> int:
-    """Train every run of ``args`` on ``data`` and write the outputs to ``args.out``."""
+        readme: str | None, folder: RunFolder) -> int:
+    """Train every run of ``args`` on ``data`` and write the outputs to ``args.out``: all of
+    them, or (killed, or a write failing) none, the previous results staying in place."""
     if path is None:
         print(SYNTHETIC_BANNER)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     print(f"data: {data.describe()}")
     if data.clean:
         print("cleaning: " + ", ".join(f"{k}={v}" for k, v in data.cleaning.items()))
-    command = _command(args, path)
-    print(f"command: {command}", flush=True)
-
-    start = time.perf_counter()
-    runs = []
-    for trainer in trainers.values():
-        for seed in range(args.seeds):
-            runs += _run_backend_seed(trainer, seed, data, args)
-    reference = gradient_boosting(data)
-    wall = time.perf_counter() - start
-    set_epochs_to_target(runs)
-    write_runs(out / "runs.csv", runs)
-    rows = summary_rows(runs)
-    write_summary(out / "summary.csv", rows)
-    written = ["runs.csv", "summary.csv", "report.md", "lr_schedule.png", "val_accuracy.png"]
-    if write_grid(out / "grid.csv", runs):
-        written.append("grid.csv")
-    plot_lr(out / "lr_schedule.png", runs)
-    plot_val(out / "val_accuracy.png", runs)
-    curves = plot_range_tests(out / "range_test.png", runs)
-    if curves:
-        written.append("range_test.png")
-    report = render_report(runs, rows, data, reference, args, command, wall, curves)
-    (out / "report.md").write_text(report, encoding="utf-8")
+    print(f"command: {folder.command}", flush=True)
+    try:
+        start = time.perf_counter()
+        runs = []
+        for trainer in trainers.values():
+            for seed in range(args.seeds):
+                runs += _run_backend_seed(trainer, seed, data, args)
+        reference = gradient_boosting(data)
+        wall = time.perf_counter() - start
+        set_epochs_to_target(runs)
+        rows = summary_rows(runs)
+        try:
+            written = _write(folder, runs, rows, data, reference, args, wall)
+        except OSError as err:
+            print(f"cyclr: error: could not write the results ({err}); {args.out} keeps what "
+                  "it held before", file=sys.stderr)
+            return 2
+    finally:
+        folder.discard()  # after a commit there is nothing left to discard
+    out = Path(args.out)
     if readme is not None:
-        source = "synthetic data" if path is None else data.describe()
-        update_readme(args.readme, readme, f"`{command}` ({source}; {wall / 60:.1f} min on "
-                      f"{', '.join(devices_used(rows))}). Mean ± std over {args.seeds} seeds; "
-                      f"report: [{out / 'report.md'}]({out / 'report.md'}).\n\n"
+        source = "synthetic data" if path is None else data.describe().replace(
+            path, Path(path).name)
+        update_readme(args.readme, readme, f"`{folder.command}` ({source}; {wall / 60:.1f} min "
+                      f"on {', '.join(devices_used(rows))}). Mean ± std over {args.seeds} "
+                      f"seeds; report: [{out / 'report.md'}]({out / 'report.md'}).\n\n"
                       f"{render_table(rows)}")
     print()
     print(render_table(rows, markdown=False))
@@ -240,6 +245,26 @@ def run(args: argparse.Namespace, data, path: str | None, trainers: dict[str, T.
     if path is None:
         print(SYNTHETIC_BANNER)
     return 0
+
+
+def _write(folder: RunFolder, runs: list[Run], rows: list[dict], data, reference, args,
+           wall: float) -> list[str]:
+    """Every output file into ``folder``'s staging area, then the folder swapped in whole."""
+    run_id, note = folder.run_id, folder.provenance
+    write_runs(folder.path("runs.csv"), runs, run_id)
+    write_summary(folder.path("summary.csv"), rows, run_id)
+    if any(r.grid for r in runs):
+        write_grid(folder.path("grid.csv"), runs, run_id)
+    plot_lr(folder.path("lr_schedule.png"), runs, note)
+    plot_val(folder.path("val_accuracy.png"), runs, note)
+    curves = any(r.curve is not None for r in runs)
+    if curves:
+        plot_range_tests(folder.path("range_test.png"), runs, note)
+    report = render_report(runs, rows, data, reference, args, folder.command, wall, curves,
+                           provenance=note)
+    folder.path("report.md").write_text(report, encoding="utf-8")
+    folder.commit()
+    return [*folder.files, "run.json"]
 
 
 SYNTHETIC_BANNER = (

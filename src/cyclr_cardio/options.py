@@ -10,6 +10,7 @@ text that is not a number) the same way; :func:`options_named` renames a library
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import re
 from collections.abc import Callable, Iterator
@@ -116,3 +117,10 @@ def add_data_and_device(parser: argparse.ArgumentParser, devices: tuple[str, ...
 def data_path(args: argparse.Namespace) -> str | None:
     """The data file: ``--data``, else ``$CYCLR_CARDIO_CSV``, else None (the synthetic data)."""
     return args.data or os.environ.get("CYCLR_CARDIO_CSV") or None
+
+
+def require(module: str, extra: str, who: str) -> None:
+    """Raise ``ModuleNotFoundError`` naming the extra to install when ``module`` is missing."""
+    if importlib.util.find_spec(module) is None:
+        raise ModuleNotFoundError(f"{who} needs {module}: pip install 'cyclr[{extra}]' (or "
+                                  f"\".[{extra}]\" from a clone)", name=module)

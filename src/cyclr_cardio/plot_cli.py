@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import functools
-import importlib.util
 import inspect
 import json
 from pathlib import Path
@@ -23,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from cyclr import policy
-from cyclr_cardio.options import UsageError, positive_int, real
+from cyclr_cardio.options import UsageError, positive_int, real, require
 
 #: Command-line policy names and their classes.
 POLICIES: dict[str, type[policy.Policy]] = {
@@ -109,8 +108,7 @@ def prepare(args: argparse.Namespace):
     and the number of steps; returns the job that draws the figure."""
     from cyclr.plot import output_path
 
-    if importlib.util.find_spec("matplotlib") is None:
-        raise ModuleNotFoundError("cyclr plot needs matplotlib: pip install 'cyclr[plot]'")
+    require("matplotlib", "plot", "cyclr plot")
     given = [name for name in ARGUMENTS if getattr(args, name) is not None]
     if args.config is not None:
         if args.policy is not None or given:

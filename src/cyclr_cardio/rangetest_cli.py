@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import importlib.util
 import math
 
 from cyclr.rangetest import METHODS, RangeTestResult, Sweep
@@ -24,6 +23,7 @@ from cyclr_cardio.options import (
     positive_float,
     positive_int,
     real,
+    require,
 )
 
 
@@ -68,8 +68,9 @@ def prepare(args: argparse.Namespace):
     sweep = Sweep(args.start_lr, args.end_lr, args.num_steps, args.mode, args.smooth,
                   args.diverge, args.method)
     output = output_path(args.output)
-    if importlib.util.find_spec("matplotlib") is None:
-        raise ModuleNotFoundError("cyclr range-test needs matplotlib: pip install 'cyclr[plot]'")
+    require("matplotlib", "plot", "cyclr range-test")
+    for module in ("pandas", "sklearn"):
+        require(module, "data", "cyclr range-test")
     from cyclr_cardio.data import load_dataset
 
     data = load_dataset(data_path(args))

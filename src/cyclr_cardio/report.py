@@ -60,9 +60,9 @@ ARTICLE = (
     ("article: cyclical LR (TF Addons), 50 epochs", 0.643, 0.650, "< 50"),
 )
 
-RUN_COLUMNS = ("backend", "policy", "seed", "epoch", "lr", "train_loss", "train_accuracy",
+RUN_COLUMNS = ("run", "backend", "policy", "seed", "epoch", "lr", "train_loss", "train_accuracy",
                "val_accuracy", "elapsed_s")
-SUMMARY_COLUMNS = ("backend", "policy", "seed", "test_accuracy", "best_val_accuracy",
+SUMMARY_COLUMNS = ("run", "backend", "policy", "seed", "test_accuracy", "best_val_accuracy",
                    "final_val_accuracy", "epochs_to_target", "wall_s", "target_val_accuracy",
                    "train_accuracy", "tuning_epochs", "total_epochs", "tuning_s", "bounds_source",
                    "schedule", "device")
@@ -163,35 +163,40 @@ def aggregate(rows: list[dict]) -> list[dict]:
 # ------------------------------------------------------------------------------- outputs
 
 
-def write_runs(path: Path, runs: list[Run]) -> None:
+def write_runs(path: Path, runs: list[Run], run_id: str) -> None:
+    """``runs.csv``: one row per backend, policy, seed and epoch (:data:`RUN_COLUMNS`); the
+    ``run`` column names the run that wrote it."""
     with open(path, "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
         w.writerow(RUN_COLUMNS)
         for r in runs:
             for e in r.result.history:
-                w.writerow([r.backend, r.policy, r.seed, e.epoch, _g(e.lr), _g(e.train_loss),
-                            _g(e.train_accuracy), _g(e.val_accuracy), f"{e.elapsed_s:.3f}"])
+                w.writerow([run_id, r.backend, r.policy, r.seed, e.epoch, _g(e.lr),
+                            _g(e.train_loss), _g(e.train_accuracy), _g(e.val_accuracy),
+                            f"{e.elapsed_s:.3f}"])
 
 
-def write_summary(path: Path, rows: list[dict]) -> None:
+def write_summary(path: Path, rows: list[dict], run_id: str) -> None:
+    """``summary.csv``: one row per run of a backend, policy and seed (:data:`SUMMARY_COLUMNS`)."""
     with open(path, "w", newline="", encoding="utf-8") as f:
         w = csv.DictWriter(f, fieldnames=SUMMARY_COLUMNS)
         w.writeheader()
         for row in rows:
-            w.writerow({k: _g(v) if isinstance(v, float) else ("" if v is None else v)
-                        for k, v in row.items()})
+            w.writerow({"run": run_id} | {k: _g(v) if isinstance(v, float) else (
+                "" if v is None else v) for k, v in row.items()})
 
 
-def write_grid(path: Path, runs: list[Run]) -> bool:
+def write_grid(path: Path, runs: list[Run], run_id: str) -> bool:
     """Every constant-grid candidate; False (and no file) without that policy."""
     entries = [g for r in runs for g in r.grid]
     if not entries:
         return False
     with open(path, "w", newline="", encoding="utf-8") as f:
-        w = csv.DictWriter(f, fieldnames=list(entries[0]))
+        w = csv.DictWriter(f, fieldnames=["run", *entries[0]])
         w.writeheader()
         for g in entries:
-            w.writerow({k: _g(v) if isinstance(v, float) else v for k, v in g.items()})
+            w.writerow({"run": run_id} | {k: _g(v) if isinstance(v, float) else v
+                                          for k, v in g.items()})
     return True
 
 
@@ -298,7 +303,8 @@ def devices_used(rows: list[dict]) -> list[str]:
     return sorted({f"{r['backend']}: {r['device']}" for r in rows})
 
 
-def render_report(runs, rows, data, reference, args, command, wall, curves=False) -> str:
+def render_report(runs, rows, data, reference, args, command, wall, curves=False,
+                  provenance: str = "") -> str:
     aggs = aggregate(rows)
     seeds = args.seeds
     ipe = iters_per_epoch(data, args.batch_size)
@@ -309,7 +315,8 @@ def render_report(runs, rows, data, reference, args, command, wall, curves=False
                 "> generated stand-in for the cardio file; they say nothing about the real data.",
                 "> Run with `--data path/to/cardio_train.csv` for those.", ""]
     out += [f"Regenerate: `{command}` ({wall / 60:.1f} min wall time on {', '.join(devices)}).",
-            "", "## Setup", "",
+            "", f"This report and every file beside it: {provenance} (`run.json` lists them "
+            "with their SHA-256).", "", "## Setup", "",
             f"- Data: {data.describe()}.",
             ]
     if data.clean:
@@ -420,7 +427,7 @@ def _panels(n: int):
     return plot.figure(1, n, size=(PANEL[0] * n, PANEL[1]), sharex=False)
 
 
-def plot_lr(path: Path, runs: list[Run]) -> None:
+def plot_lr(path: Path, runs: list[Run], provenance: str = "") -> None:
     """LR vs optimizer step for each policy (the first seed), one panel per backend."""
     backends = list(dict.fromkeys(r.backend for r in runs))
     fig, axes = _panels(len(backends))
@@ -433,10 +440,10 @@ def plot_lr(path: Path, runs: list[Run]) -> None:
         ax.set(title=f"{backend}: LR per update (seed {first[0].seed})",
                xlabel="optimizer step", ylabel="learning rate")
         ax.legend()
-    plot.save(fig, path, dpi=110)
+    plot.save(fig, path, dpi=110, description=provenance)
 
 
-def plot_val(path: Path, runs: list[Run]) -> None:
+def plot_val(path: Path, runs: list[Run], provenance: str = "") -> None:
     """Validation accuracy vs epoch per backend: a line for the mean over seeds, a shaded band
     from the lowest to the highest seed at each epoch."""
     backends = list(dict.fromkeys(r.backend for r in runs))
@@ -457,10 +464,10 @@ def plot_val(path: Path, runs: list[Run]) -> None:
                xlabel="epoch", ylabel="validation accuracy %")
         ax.grid(True, alpha=0.35)
         ax.legend(loc="lower right")
-    plot.save(fig, path, dpi=110)
+    plot.save(fig, path, dpi=110, description=provenance)
 
 
-def plot_range_tests(path: Path, runs: list[Run]) -> bool:
+def plot_range_tests(path: Path, runs: list[Run], provenance: str = "") -> bool:
     """The smoothed range-test loss vs LR per backend and seed (at the LRs the smoothing places
     it), with each seed's suggested bounds; False (and no file) when no range test ran."""
     tested: dict[str, dict[int, object]] = {}
@@ -477,7 +484,7 @@ def plot_range_tests(path: Path, runs: list[Run]) -> bool:
         low = min(float(np.nanmin(c.smoothed)) for c in by_seed.values())
         ax.set_ylim(low - 0.05 * (start - low), 1.5 * start)  # the divergence would squash it
         ax.set_title(f"{backend}: LR range test (shaded: suggested base_lr .. max_lr)")
-    plot.save(fig, path, dpi=110)
+    plot.save(fig, path, dpi=110, description=provenance)
     return True
 
 
@@ -500,7 +507,15 @@ def check_readme(path: str) -> str:
 
 
 def update_readme(path: str, text: str, block: str) -> None:
-    """Replace what stands between the markers of ``text`` (the file at ``path``) by ``block``."""
+    """Replace what stands between the markers of ``text`` (the file at ``path``) by ``block``,
+    atomically: a temporary file beside it, then one rename."""
     head, rest = text.split(README_START)
     tail = rest.split(README_END)[1]
-    Path(path).write_text(f"{head}{README_START}\n{block}\n{README_END}{tail}", encoding="utf-8")
+    target = Path(path)
+    temporary = target.with_name(f".{target.name}.cyclr-{os.getpid()}")
+    try:
+        temporary.write_text(f"{head}{README_START}\n{block}\n{README_END}{tail}",
+                             encoding="utf-8")
+        os.replace(temporary, target)
+    finally:
+        temporary.unlink(missing_ok=True)

@@ -1,6 +1,7 @@
 """`cyclr compare`: a real tiny run on the synthetic data with both backends, and bad input."""
 
 import csv
+import json
 import os
 import subprocess
 import sys
@@ -21,13 +22,14 @@ def tiny_run(tmp_path_factory):
     """One real `cyclr compare` in a fresh process: both backends, every policy, 2 epochs."""
     pytest.importorskip("torch")
     pytest.importorskip("tensorflow")
-    out = tmp_path_factory.mktemp("compare")
-    (out / "README.md").write_text(README)
+    base = tmp_path_factory.mktemp("compare")
+    out = base / "out"
+    (base / "README.md").write_text(README)
     env = {k: v for k, v in os.environ.items() if k != "CYCLR_CARDIO_CSV"}
     env["TF_CPP_MIN_LOG_LEVEL"] = "2"
     cmd = [sys.executable, "-m", "cyclr_cardio", "compare", "--backends", "tf,torch", "--epochs",
            "2", "--seeds", "1", "--synthetic-rows", "1500", "--grid", ",".join(map(str, GRID)),
-           "--out", str(out), "--readme", str(out / "README.md")]
+           "--out", str(out), "--readme", str(base / "README.md")]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return out, proc
@@ -46,16 +48,18 @@ def test_synthetic_data_is_announced(tiny_run):
 
 def test_runs_csv_has_one_row_per_backend_policy_seed_epoch(tiny_run):
     out, _ = tiny_run
-    header, *rows = read(out / "runs.csv")
-    assert tuple(header) == RUN_COLUMNS
-    keys = {(r[0], r[1], r[2], r[3]) for r in rows}
+    with open(out / "runs.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert tuple(rows[0]) == RUN_COLUMNS
+    run_id = json.loads((out / "run.json").read_text())["run"]
+    assert {r["run"] for r in rows} == {run_id}  # each row names the run that wrote it
+    keys = {(r["backend"], r["policy"], r["seed"], r["epoch"]) for r in rows}
     assert keys == {(b, p, "0", e) for b in ("tf", "torch") for p in POLICIES for e in "12"}
     assert len(rows) == len(keys)
     for r in rows:
-        assert float(r[4]) > 0 and float(r[5]) > 0
-        assert 0 <= float(r[6]) <= 1 and 0 <= float(r[7]) <= 1
-    constant_lrs = {float(r[4]) for r in rows if r[1] == "constant"}
-    assert constant_lrs == {0.01}
+        assert float(r["lr"]) > 0 and float(r["train_loss"]) > 0
+        assert 0 <= float(r["train_accuracy"]) <= 1 and 0 <= float(r["val_accuracy"]) <= 1
+    assert {float(r["lr"]) for r in rows if r["policy"] == "constant"} == {0.01}
 
 
 def test_summary_csv_has_one_row_per_run(tiny_run):
@@ -105,7 +109,7 @@ def fails(capsys, *args):
 
 def test_readme_block_is_the_reports_table(tiny_run):
     out, _ = tiny_run
-    readme = (out / "README.md").read_text()
+    readme = (out.parent / "README.md").read_text()
     report = (out / "report.md").read_text()
     assert readme.startswith("# title\n\nbefore\n\n<!-- cyclr compare: start -->\n")
     assert readme.endswith("<!-- cyclr compare: end -->\n\nafter\n")
@@ -113,7 +117,7 @@ def test_readme_block_is_the_reports_table(tiny_run):
     table = [line for line in readme.splitlines() if line.startswith("|")]
     assert len(table) == 2 + 2 * len(POLICIES)
     assert all(line in report for line in table)  # the same rows as the report's table
-    assert f"--readme {out / 'README.md'}" in readme
+    assert f"--readme {out.parent / 'README.md'}" in readme
 
 
 def test_readme_without_markers_fails_before_training(capsys, tmp_path):
