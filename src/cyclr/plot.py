@@ -23,7 +23,7 @@ from cyclr.policy import Policy
 from cyclr.rangetest import RangeTestResult
 
 __all__ = ["draw_range_test", "draw_schedule", "figure", "plot_range_test", "plot_schedule",
-           "save"]
+           "sampled_steps", "save"]
 
 RAW, SMOOTHED, BOUNDS = "#9ab8d6", "#1f5f9e", "#f0a030"
 
@@ -198,17 +198,34 @@ def plot_schedule(policy: Policy, steps: int, path: str | Path, momentum: Policy
     if momentum is not None:
         draw_schedule(axes[1], momentum, steps, color=BOUNDS)
         axes[1].set_ylabel("momentum")
-    axes[-1].set_xlabel("step (optimizer update)")
+    sampled = "" if steps <= MAX_POINTS else f", {MAX_POINTS:,} of {steps:,} steps drawn"
+    axes[-1].set_xlabel(f"step (optimizer update{sampled})")
     axes[-1].set_xlim(0, max(steps - 1, 1))
     fig.savefig(out, dpi=120)
     return out
 
 
+#: The most steps a schedule figure evaluates: beyond it, this many evenly spaced steps.
+MAX_POINTS = 1_000_000
+
+
+def sampled_steps(steps: int) -> np.ndarray:
+    """The steps a figure of ``0 .. steps - 1`` draws: all of them up to :data:`MAX_POINTS`,
+    else :data:`MAX_POINTS` evenly spaced ones (first and last included), so the work and
+    memory stay bounded at any ``steps`` (up to ``2**63 - 1``)."""
+    if steps <= MAX_POINTS:
+        return np.arange(steps, dtype=np.int64)
+    i = np.arange(MAX_POINTS, dtype=np.int64)  # k_i = floor(i * (steps - 1) / (n - 1)), exactly
+    q, r = divmod(steps - 1, MAX_POINTS - 1)
+    return i * q + (i * r) // (MAX_POINTS - 1)
+
+
 def draw_schedule(ax: Any, policy: Policy, steps: int, *, color: str = SMOOTHED,
                   label: str | None = None, log: bool = False) -> None:
     """Draw ``policy``'s value at updates ``0 .. steps - 1`` on the matplotlib axes ``ax`` (as
-    steps when there are few), on a log axis with ``log``."""
-    k = np.arange(steps)
+    steps when there are few; at :func:`sampled_steps` when there are very many), on a log axis
+    with ``log``."""
+    k = sampled_steps(steps)
     values = policy(k)
     ax.plot(k, values, color=color, lw=1.6 if label is None else 1.2, label=label,
             drawstyle="steps-post" if steps <= 60 else None)

@@ -74,6 +74,8 @@ CLEANING_RULES = (
          lambda d: d["height"].between(120, 220)),
     Rule("weight_implausible", "weight outside [30, 200] kg",
          lambda d: d["weight"].between(30, 200)),
+    Rule("age_implausible", "age outside [18, 100] years (the cohort is 29-65)",
+         lambda d: d["age"].between(18 * DAYS_PER_YEAR, 100 * DAYS_PER_YEAR)),
 )
 
 
@@ -114,20 +116,58 @@ class Dataset:
 # ----------------------------------------------------------------------------------- reading
 
 
-def read_csv(path: str | os.PathLike) -> pd.DataFrame:
-    """Read and validate the ``;``-separated cardio file; every problem is a one-line error.
+#: The most bytes read from a data file (the real one has 2.9 MB): a larger source, or an
+#: endless one such as ``/dev/zero``, is refused rather than read into memory.
+MAX_BYTES = 256 * 2**20
 
-    Raises ``FileNotFoundError`` for a missing file and ``ValueError`` for an empty file, a wrong
-    delimiter, a missing column, a cell that is not a number (with its line number in the file)
-    or a target that is not 0/1. Extra columns are ignored; blank lines are skipped.
-    """
-    path = Path(path)
+#: What a value in the file can be at all, before any plausibility rule: the values each coded
+#: column takes, and bounds no record can pass for the measured ones (age in days up to 150
+#: years; height, weight; blood pressures wide enough for the raw file's typos such as 16020).
+#: A value outside is refused with its line; implausible values inside are cleaned by
+#: :data:`CLEANING_RULES`.
+CODES = {"gender": (1, 2), "cholesterol": (1, 2, 3), "gluc": (1, 2, 3), "smoke": (0, 1),
+         "alco": (0, 1), "active": (0, 1), "cardio": (0, 1)}
+LIMITS = {"age": (0, 150 * 365.25), "height": (0, 300), "weight": (0, 1000),
+          "ap_hi": (-1e5, 1e5), "ap_lo": (-1e5, 1e5), "id": (-1e15, 1e15)}
+
+
+def _read_text(path: Path) -> str:
+    """The whole file as text, read once (a named pipe works too), at most :data:`MAX_BYTES`;
+    a UTF-8 byte-order mark is dropped."""
     if not path.exists():
         raise FileNotFoundError(f"cardio data file not found: {path}")
     if path.is_dir():
         raise IsADirectoryError(f"cardio data path is a directory, not a file: {path}")
-    with open(path, encoding="utf-8", newline="") as f:
-        header = f.readline()
+    with open(path, "rb") as f:
+        data = f.read(MAX_BYTES + 1)
+    if len(data) > MAX_BYTES:
+        raise ValueError(f"{path}: larger than {MAX_BYTES // 2**20} MiB, which no cardio file "
+                         "is (the real one has 2.9 MB)")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        line = data[:err.start].count(b"\n") + 1
+        raise ValueError(f"{path}, line {line}: not UTF-8 text ({err.reason} at byte "
+                         f"{err.start})") from None
+
+
+def read_csv(path: str | os.PathLike) -> pd.DataFrame:
+    """Read and validate the ``;``-separated cardio file; every problem is a one-line error.
+
+    The file is read once (so a named pipe works), as UTF-8 with or without a byte-order mark.
+
+    Raises:
+        FileNotFoundError: no such file. IsADirectoryError: a folder.
+        ValueError: a file larger than :data:`MAX_BYTES`, not UTF-8, empty, with a wrong
+            delimiter or a missing column, a cell that is not a finite number, a coded column
+            outside its codes (:data:`CODES`) or a measured one outside :data:`LIMITS` (each with
+            its line number in the file). Extra columns are ignored; blank lines are skipped.
+    """
+    import io
+
+    path = Path(path)
+    text = _read_text(path)
+    header = text.split("\n", 1)[0]
     if not header.strip():
         raise ValueError(f"{path}: the file is empty (expected a header line "
                          f"{';'.join(COLUMNS)})")
@@ -141,7 +181,7 @@ def read_csv(path: str | os.PathLike) -> pd.DataFrame:
         raise ValueError(f"{path}: missing column(s) {', '.join(missing)} on line 1 "
                          f"(expected {';'.join(COLUMNS)})")
     try:
-        raw = pd.read_csv(path, sep=";", dtype=str, keep_default_na=False,
+        raw = pd.read_csv(io.StringIO(text), sep=";", dtype=str, keep_default_na=False,
                           skip_blank_lines=False, skipinitialspace=True)
     except pd.errors.ParserError as err:  # ragged rows
         raise ValueError(f"{path}: {' '.join(str(err).split())}") from None
@@ -158,12 +198,16 @@ def read_csv(path: str | os.PathLike) -> pd.DataFrame:
             line = int(bad.idxmax())
             raise ValueError(f"{path}, line {line}: column `{column}` is not a number: "
                              f"{raw.at[line, column]!r}")
+        if column in CODES:
+            bad, allowed = ~values.isin(CODES[column]), f"one of {CODES[column]}"
+        else:
+            low, high = LIMITS[column]
+            bad, allowed = ~values.between(low, high), f"within [{low:g}, {high:g}]"
+        if bad.any():
+            line = int(bad.idxmax())
+            raise ValueError(f"{path}, line {line}: column `{column}` must be {allowed}, got "
+                             f"{raw.at[line, column]!r}")
         frame[column] = values
-    target = frame[TARGET]
-    if not target.isin((0, 1)).all():
-        line = int((~target.isin((0, 1))).idxmax())
-        raise ValueError(f"{path}, line {line}: column `{TARGET}` must be 0 or 1, got "
-                         f"{raw.at[line, TARGET]!r}")
     return frame.reset_index(drop=True)
 
 

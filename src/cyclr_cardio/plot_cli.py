@@ -19,8 +19,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from cyclr import policy
 from cyclr_cardio.options import UsageError, positive_int, real, require
 
@@ -128,11 +126,12 @@ def prepare(args: argparse.Namespace):
 def run(lr: policy.Policy, momentum: policy.Policy | None, steps: int, output: Path,
         title: str | None) -> int:
     """Draw the figure and print the policy's range and config."""
-    from cyclr.plot import plot_schedule
+    from cyclr.plot import MAX_POINTS, plot_schedule, sampled_steps
 
     path = plot_schedule(lr, steps, output, momentum=momentum, title=title)
-    values = lr(np.arange(steps))
-    print(f"wrote {path}: {steps} updates, LR {values.min():.4g} .. {values.max():.4g}")
+    values = lr(sampled_steps(steps))
+    drawn = "" if steps <= MAX_POINTS else f" ({MAX_POINTS:,} evenly spaced drawn)"
+    print(f"wrote {path}: {steps} updates{drawn}, LR {values.min():.4g} .. {values.max():.4g}")
     print("policy config: " + json.dumps(lr.to_config()))
     if momentum is not None:
         print("momentum config: " + json.dumps(momentum.to_config()))

@@ -85,7 +85,7 @@ def test_line_numbers_count_blank_lines(tmp_path):
 
 def test_target_must_be_binary(tmp_path):
     rows = [*GOOD, "3;18000;1;160;60.0;120;80;1;1;0;0;1;2"]
-    with pytest.raises(ValueError, match=r"line 5: column `cardio` must be 0 or 1"):
+    with pytest.raises(ValueError, match=r"line 5: column `cardio` must be one of \(0, 1\)"):
         D.read_csv(write(tmp_path, "\n".join([HEADER, *rows])))
 
 
@@ -104,6 +104,72 @@ def test_extra_columns_are_ignored(tmp_path):
 # -------------------------------------------------------------------------------- cleaning
 
 
+@pytest.mark.parametrize("column, value, message", [
+    ("age", "1e308", "column `age` must be within [0, 54787.5], got '1e308'"),
+    ("age", "1e23", "column `age` must be within"),
+    ("age", "-5", "column `age` must be within"),
+    ("cholesterol", "1e300", "column `cholesterol` must be one of (1, 2, 3), got '1e300'"),
+    ("gluc", "4", "column `gluc` must be one of (1, 2, 3)"),
+    ("gender", "0", "column `gender` must be one of (1, 2)"),
+    ("smoke", "2", "column `smoke` must be one of (0, 1)"),
+    ("height", "5000", "column `height` must be within [0, 300]"),
+    ("weight", "1e9", "column `weight` must be within [0, 1000]"),
+    ("ap_hi", "1e300", "column `ap_hi` must be within"),
+    ("cardio", "2", "column `cardio` must be one of (0, 1)"),
+])
+def test_values_no_record_can_have_are_refused_with_line_and_column(tmp_path, column, value,
+                                                                     message):
+    """Finite but absurd values in any column: refused before they turn a feature into NaN or
+    a constant (plausible-looking ones are for the cleaning rules)."""
+    fields = GOOD[1].split(";")
+    fields[D.COLUMNS.index(column)] = value
+    with pytest.raises(ValueError) as err:
+        D.read_csv(write(tmp_path, "\n".join([HEADER, GOOD[0], ";".join(fields)])))
+    assert "line 3" in one_line_error(err) and message in str(err.value)
+
+
+def test_a_typo_age_inside_the_limits_is_cleaned_and_counted():
+    rows = [[float(v) for v in r.split(";")] for r in ["0;3000;2;168;62.0;110;80;1;1;0;0;1;0",
+                                                         *GOOD]]  # the first is 8 years old
+    frame = frame_of(rows)
+    cleaned, counts = D.clean_frame(frame)
+    assert counts["age_implausible"] == 1 and counts["rows_out"] == 3 == len(cleaned)
+
+
+def test_byte_order_mark_is_accepted(tmp_path):
+    path = tmp_path / "bom.csv"
+    path.write_bytes(b"\xef\xbb\xbf" + "\n".join([HEADER, *GOOD]).encode())
+    assert len(D.read_csv(path)) == 3
+
+
+def test_non_utf8_file_names_the_file_and_line(tmp_path):
+    path = tmp_path / "latin1.csv"
+    path.write_bytes("\n".join([HEADER, GOOD[0], GOOD[1] + ";caf\xe9"]).encode("latin-1"))
+    with pytest.raises(ValueError) as err:
+        D.read_csv(path)
+    assert one_line_error(err).startswith(f"{path}, line 3: not UTF-8")
+
+
+def test_a_named_pipe_is_read_once(tmp_path):
+    import os
+    import threading
+
+    fifo = tmp_path / "cardio.fifo"
+    os.mkfifo(fifo)
+    text = "\n".join([HEADER, *GOOD]) + "\n"
+    writer = threading.Thread(target=lambda: fifo.write_text(text), daemon=True)
+    writer.start()
+    assert len(D.read_csv(fifo)) == 3
+    writer.join(timeout=10)
+    assert not writer.is_alive()
+
+
+def test_an_endless_source_is_refused_not_read_into_memory():
+    with pytest.raises(ValueError) as err:
+        D.read_csv("/dev/zero")
+    assert "larger than 256 MiB" in one_line_error(err)
+
+
 def frame_of(rows):
     return pd.DataFrame(rows, columns=list(D.COLUMNS))
 
@@ -118,11 +184,12 @@ def test_each_rule_counts_the_rows_it_drops():
     rows[4][3] = 55  # height
     rows[5][4] = 10.0  # weight
     rows[6][5], rows[6][3] = 0, 55  # breaks two rules: counted once, under the first
+    rows[7][1] = 3000  # age: 8 years
     cleaned, counts = D.clean_frame(frame_of(rows))
     assert counts == {"rows_in": 10, "ap_hi_implausible": 3, "ap_lo_implausible": 1,
                       "ap_lo_not_below_ap_hi": 1, "height_implausible": 1,
-                      "weight_implausible": 1, "rows_out": 3}
-    assert len(cleaned) == 3
+                      "weight_implausible": 1, "age_implausible": 1, "rows_out": 2}
+    assert len(cleaned) == 2
     assert list(counts) == ["rows_in", *(r.name for r in D.CLEANING_RULES), "rows_out"]
 
 
@@ -222,7 +289,8 @@ def test_synthetic_marginals_look_like_the_real_file():
     assert 0.70 < (frame["cholesterol"] == 1).mean() < 0.80
     assert 0.05 < frame["smoke"].mean() < 0.12
     _, counts = D.clean_frame(frame)
-    assert all(counts[r.name] > 0 for r in D.CLEANING_RULES)  # the cleaning has work to do
+    # the cleaning has work to do (the real file has no implausible age either)
+    assert all(counts[r.name] > 0 for r in D.CLEANING_RULES if r.name != "age_implausible")
     assert 0.94 < counts["rows_out"] / counts["rows_in"] < 0.99
 
 
@@ -255,7 +323,9 @@ def test_real_file_rows_per_rule_add_up(cardio_csv):
     c = data.cleaning
     assert c["rows_in"] == 70_000
     dropped = [c[r.name] for r in D.CLEANING_RULES]
-    assert all(n > 0 for n in dropped)  # the real file breaks every rule
+    # the real file breaks every rule but the age rule, which guards against typos
+    assert all(c[r.name] > 0 for r in D.CLEANING_RULES if r.name != "age_implausible")
+    assert c["age_implausible"] == 0
     assert c["rows_in"] - sum(dropped) == c["rows_out"]
     assert len(data.y_train) + len(data.y_val) + len(data.y_test) == c["rows_out"]
     assert c["rows_out"] > 0.97 * c["rows_in"]

@@ -192,5 +192,29 @@ def test_without_matplotlib_the_error_says_how_to_install_it(tmp_path):
             f"{str(tmp_path / 'x.png')!r}]))\n")
     cli = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert cli.returncode == 2 and cli.stderr.splitlines() == [
-        "cyclr: error: cyclr plot needs matplotlib: pip install 'cyclr[plot]'"]
+        "cyclr: error: cyclr plot needs matplotlib: pip install 'cyclr[plot]' (or \".[plot]\" "
+        "from a clone)"]
     assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("argv", [
+    ["triangular2", "--base-lr", "0.001", "--max-lr", "0.1", "--step-size", "500", "--steps",
+     "1000000000000"],
+    ["cosine-restarts", "--max-lr", "0.1", "--period", "1000000000000000"],  # default steps
+    ["constant", "--lr", "0.1", "--steps", str(2**63 - 1)],
+])
+def test_any_number_of_steps_draws_a_bounded_sample(tmp_path, capsys, argv):
+    out = tmp_path / "lr.png"
+    assert main(["plot", *argv, "-o", str(out)]) == 0
+    assert "(1,000,000 evenly spaced drawn)" in capsys.readouterr().out
+    assert out.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_sampled_steps_are_exact_integers_with_both_ends():
+    from cyclr.plot import MAX_POINTS, sampled_steps
+
+    assert sampled_steps(5).tolist() == [0, 1, 2, 3, 4]
+    k = sampled_steps(2**63 - 1)  # steps 0 .. 2**63 - 2
+    assert k.dtype == np.int64 and len(k) <= MAX_POINTS
+    assert k[0] == 0 and k[-1] == 2**63 - 2
+    assert (np.diff(k) > 0).all()
