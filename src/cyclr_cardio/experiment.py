@@ -11,8 +11,9 @@ under each policy, for several seeds, on one stratified split:
 ``clr``
     Smith's ``triangular2`` (Smith 2017, arXiv:1506.01186) between bounds from the LR range test
     :data:`RANGE_TEST` (or :data:`DEFAULT_BOUNDS` when the curve gives no answer); step size
-    :data:`STEP_SIZE_EPOCHS` epochs of updates (Smith: 2-10x the
-    iterations per epoch; 5 makes 50 epochs exactly five cycles, ending at ``base_lr``).
+    from the run's length, :data:`CYCLES` full cycles per run (:func:`step_size_epochs`: 5
+    epochs of updates for 50 epochs, within Smith's 2-10; a 5-epoch run still cycles five
+    times), ending at ``base_lr``.
 ``one-cycle``
     Smith & Topin's 1cycle (arXiv:1708.07120) over the whole run, peaking at the same ``max_lr``.
 ``constant-grid``
@@ -35,6 +36,8 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
 
 from cyclr import policy as P
 from cyclr.rangetest import Sweep
@@ -80,8 +83,15 @@ GRID = (0.003, 0.01, 0.03, 0.1, 0.3)
 #: on the cleaned cardio data at batch 350 (Smith's rule: base 0.005-0.012, max 0.23-0.59 over
 #: both backends and several seeds; see docs/rangetest.md).
 DEFAULT_BOUNDS = {"base_lr": 0.01, "max_lr": 0.4}
-#: Half a triangular cycle, in epochs of updates.
-STEP_SIZE_EPOCHS = 5
+#: Full cycles in a clr run: the half cycle (step size) is ``epochs / (2 * CYCLES)`` epochs of
+#: updates, 5 epochs for the 50-epoch run (Smith 2017: a step size of 2-10 epochs, and several
+#: cycles per run; triangular2 then ends each run at ``base_lr``). A short run still cycles.
+CYCLES = 5
+
+
+def step_size_epochs(epochs: int) -> float:
+    """The clr half cycle, in epochs, for a run of ``epochs`` epochs (see :data:`CYCLES`)."""
+    return epochs / (2 * CYCLES)
 #: The LR range test that sets the cyclical bounds, also ``cyclr range-test``'s defaults: 200
 #: updates (1.7 epochs at batch 350), the LR rising exponentially from 1e-4 to 10, Smith's rule.
 RANGE_TEST = Sweep(start_lr=1e-4, end_lr=10.0, num_steps=200, method="smith")
@@ -127,8 +137,9 @@ def register(subparsers) -> None:
                    help="the article's raw setup: keep implausible rows, min-max scaling")
     p.add_argument("--grid", type=_grid, default=",".join(map(str, GRID)), metavar="LRS",
                    help="constant rates tried by constant-grid")
-    p.add_argument("--step-size-epochs", type=positive_float, default=STEP_SIZE_EPOCHS,
-                   help="CLR half-cycle in epochs of updates (Smith: 2-10)")
+    p.add_argument("--step-size-epochs", type=positive_float, default=None,
+                   help=f"clr's half cycle in epochs of updates (default: --epochs / "
+                        f"{2 * CYCLES}, so every run holds {CYCLES} full cycles)")
     p.add_argument("--readme", metavar="MD",
                    help="also write the results table into this Markdown file, between the "
                         f"lines {README_START!r} and {README_END!r}")
@@ -170,7 +181,7 @@ def _command(args, path: str | None) -> str:
         parts.append("--no-clean")
     if "constant-grid" in args.policies and args.grid != GRID:
         parts.append("--grid " + ",".join(map(str, args.grid)))
-    if args.step_size_epochs != STEP_SIZE_EPOCHS:
+    if args.step_size_epochs is not None:
         parts.append(f"--step-size-epochs {args.step_size_epochs:g}")
     if path is None and args.synthetic_rows != 70_000:
         parts.append(f"--synthetic-rows {args.synthetic_rows}")
@@ -198,6 +209,11 @@ def prepare(args: argparse.Namespace):
     # --device cuda without a GPU, or a backend not installed: fail before training
     trainers = {b: T.load(b, device=args.device, threads=args.threads) for b in args.backends}
     folder = RunFolder(args.out, _command(args, path))  # writable, and ours to replace
+    if args.step_size_epochs and "clr" in args.policies and (
+            2 * args.step_size_epochs > args.epochs):
+        print(f"cyclr: warning: --step-size-epochs {args.step_size_epochs:g} makes one clr cycle "
+              f"{2 * args.step_size_epochs:g} epochs long, longer than the run "
+              f"({args.epochs} epochs): clr will not complete a cycle", file=sys.stderr)
     return functools.partial(run, args, data, path, trainers, readme, folder)
 
 
@@ -278,6 +294,13 @@ SYNTHETIC_BANNER = (
 # ------------------------------------------------------------------------------- the runs
 
 
+def clr_step_size(args: argparse.Namespace, ipe: int) -> int:
+    """clr's step size in updates: ``--step-size-epochs`` (or :func:`step_size_epochs` of the
+    run) epochs of ``ipe`` updates, at least one update."""
+    epochs = args.step_size_epochs or step_size_epochs(args.epochs)
+    return max(1, round(epochs * ipe))
+
+
 def _run_backend_seed(trainer: T.Trainer, seed: int, data, args) -> list[Run]:
     backend = trainer.backend
     ipe = iters_per_epoch(data, args.batch_size)
@@ -295,7 +318,7 @@ def _run_backend_seed(trainer: T.Trainer, seed: int, data, args) -> list[Run]:
             schedule = P.Constant(ARTICLE_LR)
         elif name == "clr":
             schedule = P.Triangular2(base_lr=bounds.base_lr, max_lr=bounds.max_lr,
-                                     step_size=max(1, round(args.step_size_epochs * ipe)))
+                                     step_size=clr_step_size(args, ipe))
         else:
             schedule = P.OneCycle(max_lr=bounds.max_lr, total_steps=total)
         result = _train(trainer, name, seed, data, schedule, args)
@@ -308,7 +331,8 @@ def _run_backend_seed(trainer: T.Trainer, seed: int, data, args) -> list[Run]:
 
 
 def _train(trainer: T.Trainer, name, seed, data, schedule, args, label=None) -> TrainResult:
-    bar = Progress(label or f"{trainer.backend} {name} seed {seed}", args.epochs)
+    bar = Progress(label or f"{trainer.backend} {name} seed {seed}", args.epochs, schedule,
+                   iters_per_epoch(data, args.batch_size))
     result = trainer.train(data, schedule, epochs=args.epochs, batch_size=args.batch_size,
                            seed=seed, on_epoch=bar)
     bar.close(result)
@@ -371,31 +395,27 @@ def gradient_boosting(data) -> dict:
 
 
 class Progress:
-    """A one-line progress bar per run on stderr (redrawn in place on a terminal; on a pipe or
-    a log file, a line every fifth of the run)."""
+    """A progress bar per run on stderr (tqdm), one step per epoch. Its text shows the range of
+    the LR over the epoch's updates, not only the last one, which a cyclical policy would show
+    at the same point of every cycle."""
 
-    WIDTH = 24
+    def __init__(self, label: str, epochs: int, schedule: P.Policy, steps_per_epoch: int):
+        from tqdm import tqdm
 
-    def __init__(self, label: str, epochs: int, stream=None):
-        self.label, self.epochs = label, epochs
-        self.stream = stream if stream is not None else sys.stderr
-        self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
-        self.every = max(1, epochs // 5)
-
-    def line(self, log: EpochLog) -> str:
-        done = round(self.WIDTH * log.epoch / self.epochs)
-        return (f"{self.label:<38} [{'#' * done}{'.' * (self.WIDTH - done)}] "
-                f"{log.epoch:>3}/{self.epochs} lr {log.lr:.3g} loss {log.train_loss:.4f} "
-                f"val {log.val_accuracy:.4f} {log.elapsed_s:6.1f}s")
+        self.schedule, self.steps_per_epoch = schedule, steps_per_epoch
+        self.bar = tqdm(total=epochs, desc=f"{label:<38}", unit="epoch", file=sys.stderr,
+                        bar_format="{desc} {bar:24} {n_fmt:>3}/{total_fmt}{postfix}",
+                        ascii=" #", mininterval=0.5)
 
     def __call__(self, log: EpochLog) -> None:
-        if self.tty:
-            self.stream.write("\r" + self.line(log))
-        elif log.epoch % self.every == 0 or log.epoch == self.epochs:
-            self.stream.write(self.line(log) + "\n")
-        self.stream.flush()
+        steps = np.arange((log.epoch - 1) * self.steps_per_epoch, log.epoch * self.steps_per_epoch)
+        lrs = self.schedule(steps)
+        self.bar.set_postfix_str(f"lr {lrs.min():.3g}..{lrs.max():.3g} loss "
+                                 f"{log.train_loss:.4f} val {log.val_accuracy:.4f} "
+                                 f"{log.elapsed_s:6.1f}s", refresh=False)
+        self.bar.update(1)
 
     def close(self, result: TrainResult) -> None:
-        self.stream.write(("\n" if self.tty else "") + f"{'':<38} test {result.test_accuracy:.4f}"
-                          f" on {result.device}\n")
-        self.stream.flush()
+        self.bar.set_postfix_str(self.bar.postfix + f" test {result.test_accuracy:.4f} on "
+                                 f"{result.device}", refresh=False)
+        self.bar.close()

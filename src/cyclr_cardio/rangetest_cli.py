@@ -15,7 +15,7 @@ import math
 
 from cyclr.rangetest import METHODS, RangeTestResult, Sweep
 from cyclr_cardio import trainer as T
-from cyclr_cardio.experiment import RANGE_TEST, STEP_SIZE_EPOCHS
+from cyclr_cardio.experiment import RANGE_TEST, step_size_epochs
 from cyclr_cardio.options import (
     add_data_and_device,
     data_path,
@@ -92,11 +92,13 @@ def run(args: argparse.Namespace, sweep: Sweep, output, data, trainer: T.Trainer
     if not s.ok:
         print(f"no suggestion ({s.method}: {s.status}): {s.detail}")
         return 1
-    step_size = STEP_SIZE_EPOCHS * math.ceil(len(data.y_train) / args.batch_size)
+    epochs = step_size_epochs(50)
+    step_size = round(epochs * math.ceil(len(data.y_train) / args.batch_size))
     print(f"suggested bounds ({s.method}): base_lr={s.base_lr:.3g}, max_lr={s.max_lr:.3g}"
           + (f"  ({s.detail})" if s.detail else ""))
     print(f"policy.Triangular2(base_lr={s.base_lr:.3g}, max_lr={s.max_lr:.3g}, "
-          f"step_size={step_size})  # step_size: {STEP_SIZE_EPOCHS} epochs of updates")
+          f"step_size={step_size})  # step_size: {epochs:g} epochs of updates, for a 50-epoch "
+          "run")
     return 0
 
 

@@ -404,7 +404,8 @@ def _policy_notes(args, runs: list[Run]) -> list[str]:
             top = _span([r.schedule.max_lr for r in rs])
             if name == "clr":
                 base = _span([r.schedule.base_lr for r in rs])
-                notes.append(f"`clr` triangular2, step size {args.step_size_epochs:g} epochs "
+                epochs = rs[0].schedule.step_size / rs[0].steps_per_epoch
+                notes.append(f"`clr` triangular2, step size {epochs:.3g} epochs "
                              f"({rs[0].schedule.step_size} updates), base_lr {base}, max_lr "
                              f"{top} ({sources})")
             else:

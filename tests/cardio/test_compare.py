@@ -78,6 +78,10 @@ def test_summary_csv_has_one_row_per_run(tiny_run):
     clr = [r for r in rows if r["policy"] == "clr"]
     assert all(r["bounds_source"] for r in clr)
     assert all(float(r["tuning_epochs"]) > 0 for r in clr)  # the range test is counted
+    for r in clr:  # a 2-epoch run still holds five full cycles
+        schedule = json.loads(r["schedule"])
+        updates = 2 * -(-int(1500 * 0.97 * 0.6) // 350)
+        assert abs(10 * schedule["step_size"] - updates) <= 10
     candidates = read(out / "grid.csv")[1:]
     assert len(candidates) == 2 * len(GRID)
 
@@ -93,7 +97,7 @@ def test_report_and_plots_exist(tiny_run):
     for png in ("lr_schedule.png", "val_accuracy.png", "range_test.png"):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "test acc %" in proc.stdout  # the summary table
-    assert "[####" in proc.stderr  # a progress bar per run
+    assert "#####   2/2, lr " in proc.stderr  # a progress bar per run, with the LR range
 
 
 # ------------------------------------------------------------------------------ bad input
@@ -191,3 +195,31 @@ def test_a_bug_during_training_shows_its_traceback(monkeypatch, tmp_path):
     with pytest.raises(ValueError, match="a bug deep in training"):
         main(["compare", "--backends", "torch", "--policies", "constant", "--epochs", "1",
               "--seeds", "1", "--synthetic-rows", "300", "--out", str(tmp_path / "out")])
+
+
+def test_progress_shows_the_lr_range_of_each_epoch_not_its_last_update(capsys):
+    """With a cycle per epoch the last update of every epoch is a trough; the bar shows the
+    whole range the epoch swept."""
+    from cyclr import policy as P
+    from cyclr_cardio.experiment import Progress
+    from cyclr_cardio.trainer import EpochLog, TrainResult
+
+    p = P.Triangular(base_lr=0.01, max_lr=0.5, step_size=5)  # one cycle = one 10-update epoch
+    bar = Progress("torch clr seed 0", 3, p, 10)
+    logs = [EpochLog(e, p(10 * e - 1), 0.6, 0.7, 0.7, 0.1 * e) for e in (1, 2, 3)]
+    for log in logs:
+        bar(log)
+    bar.close(TrainResult(logs, 0.71, "cpu", 0.3))
+    err = capsys.readouterr().err
+    assert "3/3, lr 0.01..0.5 loss 0.6000 val 0.7000" in err and "test 0.7100 on cpu" in err
+
+
+@pytest.mark.parametrize("epochs, step, warned", [(5, 3, True), (50, 5, False)])
+def test_a_step_size_longer_than_the_run_is_warned_about(capsys, tmp_path, monkeypatch, epochs,
+                                                        step, warned):
+    from cyclr_cardio import experiment
+
+    monkeypatch.setattr(experiment, "run", lambda *args: 0)  # check the options, train nothing
+    assert main(["compare", "--backends", "torch", "--epochs", str(epochs), "--synthetic-rows",
+                 "300", "--step-size-epochs", str(step), "--out", str(tmp_path / "o")]) == 0
+    assert ("will not complete a cycle" in capsys.readouterr().err) == warned
