@@ -207,7 +207,8 @@ def prepare(args: argparse.Namespace):
     require("matplotlib", "plot", "cyclr compare")  # fail before training, not after
     readme = check_readme(args.readme) if args.readme else None
     # --device cuda without a GPU, or a backend not installed: fail before training
-    trainers = {b: T.load(b, device=args.device, threads=args.threads) for b in args.backends}
+    trainers = {b: T.load(b, device=args.device, threads=args.threads,
+                         verbose=args.verbose) for b in args.backends}
     folder = RunFolder(args.out, _command(args, path))  # writable, and ours to replace
     if args.step_size_epochs and "clr" in args.policies and (
             2 * args.step_size_epochs > args.epochs):

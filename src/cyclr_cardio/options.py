@@ -106,12 +106,15 @@ def options_named(parser: argparse.ArgumentParser) -> Iterator[None]:
 
 
 def add_data_and_device(parser: argparse.ArgumentParser, devices: tuple[str, ...]) -> None:
-    """The options every training command shares: ``--data`` and ``--device``."""
+    """The options every training command shares: ``--data``, ``--device``, ``--verbose``."""
     parser.add_argument("--data", metavar="CSV",
                         help="cardio_train.csv (default: $CYCLR_CARDIO_CSV, else the embedded "
                              "synthetic stand-in)")
     parser.add_argument("--device", choices=devices, default="auto",
                         help="auto: a GPU when the backend sees one")
+    parser.add_argument("--verbose", action="store_true",
+                        help="also show the frameworks' own start-up lines (TensorFlow's CUDA "
+                             "and oneDNN notices)")
 
 
 def data_path(args: argparse.Namespace) -> str | None:

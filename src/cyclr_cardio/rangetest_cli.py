@@ -74,7 +74,7 @@ def prepare(args: argparse.Namespace):
     from cyclr_cardio.data import load_dataset
 
     data = load_dataset(data_path(args))
-    trainer = T.load(args.backend, device=args.device)
+    trainer = T.load(args.backend, device=args.device, verbose=args.verbose)
     return functools.partial(run, args, sweep, output, data, trainer)
 
 

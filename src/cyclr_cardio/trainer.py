@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-from collections.abc import Callable
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -83,10 +86,32 @@ class Trainer(Protocol):
         ...
 
 
-def load(backend: str, *, device: str = "auto", threads: int = 1) -> Trainer:
+@contextmanager
+def quiet_native_logs() -> Iterator[None]:
+    """Send what native code writes to the process's stderr (file descriptor 2) to nowhere.
+
+    TensorFlow's C++ start-up lines (``failed call to cuInit``, oneDNN and CPU-feature notices)
+    bypass Python and ignore ``TF_CPP_MIN_LOG_LEVEL``; they all come while the framework is
+    imported and its devices listed, which is all this wraps. Python's own errors raised inside
+    are printed after it, as usual."""
+    sys.stderr.flush()
+    saved, null = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 2)
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(null)
+
+
+def load(backend: str, *, device: str = "auto", threads: int = 1,
+         verbose: bool = False) -> Trainer:
     """The trainer of ``backend`` (``"tf"`` or ``"torch"``) on ``device`` (one of
     :data:`DEVICES`; ``"cuda"`` without a GPU is an error, not a fallback) with ``threads`` CPU
-    threads (a model this small is fastest on one).
+    threads (a model this small is fastest on one). The framework's native start-up lines are
+    dropped (:func:`quiet_native_logs`) unless ``verbose``.
 
     Raises:
         ValueError: unknown ``backend`` or ``device``, or ``"cuda"`` where there is none.
@@ -99,5 +124,6 @@ def load(backend: str, *, device: str = "auto", threads: int = 1) -> Trainer:
     if importlib.util.find_spec(framework) is None:
         raise ModuleNotFoundError(f"the {backend} backend needs {framework}: pip install "
                                   f"'cyclr[{backend}]'", name=framework)
-    module = importlib.import_module(BACKENDS[backend])
-    return module.Trainer(device=device, threads=threads)
+    with nullcontext() if verbose else quiet_native_logs():
+        module = importlib.import_module(BACKENDS[backend])
+        return module.Trainer(device=device, threads=threads)

@@ -2,6 +2,7 @@
 write the figure and print a policy line to paste; bad arguments -> one line, exit 2."""
 
 import re
+import os
 import subprocess
 import sys
 
@@ -111,3 +112,17 @@ def test_the_installed_command_line_rejects_bad_input_before_loading_a_framework
     assert bad.returncode == 2 and bad.stdout == ""
     assert bad.stderr.splitlines() == [
         "cyclr: error: Argument `--end-lr` must be a finite number > 0. Received: --end-lr=-1"]
+
+
+@pytest.mark.parametrize("verbose", [False, True])
+def test_framework_start_up_lines_show_only_when_asked(tmp_path, verbose):
+    env = {k: v for k, v in os.environ.items() if k not in ("CYCLR_CARDIO_CSV",
+                                                            "TF_CPP_MIN_LOG_LEVEL")}
+    proc = subprocess.run([sys.executable, "-m", "cyclr_cardio", "range-test", "--backend", "tf",
+                           "--num-steps", "10", "-o", str(tmp_path / "r.png"),
+                           *(["--verbose"] if verbose else [])],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode in (0, 1), proc.stderr  # 1: no suggestion from 10 updates
+    native = [line for line in proc.stderr.splitlines()
+              if "oneDNN" in line or "cuInit" in line or "absl" in line or "cuda" in line]
+    assert bool(native) == verbose, proc.stderr
