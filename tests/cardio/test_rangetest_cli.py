@@ -1,8 +1,8 @@
 """``cyclr range-test``: real runs on both backends (embedded data and the real cardio data) that
 write the figure and print a policy line to paste; bad arguments -> one line, exit 2."""
 
-import re
 import os
+import re
 import subprocess
 import sys
 
