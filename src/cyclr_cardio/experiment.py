@@ -33,6 +33,7 @@ import argparse
 import functools
 import sys
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -228,13 +229,16 @@ def run(args: argparse.Namespace, data, path: str | None, trainers: dict[str, T.
     if data.clean:
         print("cleaning: " + ", ".join(f"{k}={v}" for k, v in data.cleaning.items()))
     print(f"command: {folder.command}", flush=True)
+    SECONDS.clear()
     try:
         start = time.perf_counter()
         runs = []
         for trainer in trainers.values():
             for seed in range(args.seeds):
                 runs += _run_backend_seed(trainer, seed, data, args)
+        lap = time.perf_counter()
         reference = gradient_boosting(data)
+        SECONDS["gradient boosting"] += time.perf_counter() - lap
         wall = time.perf_counter() - start
         set_epochs_to_target(runs)
         rows = summary_rows(runs)
@@ -257,6 +261,7 @@ def run(args: argparse.Namespace, data, path: str | None, trainers: dict[str, T.
     print()
     print(render_table(rows, markdown=False))
     print(f"\nwrote {', '.join(written)} to {out}/ ({wall:.0f} s)")
+    print("time: " + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in SECONDS.items()))
     if readme is not None:
         print(f"updated the results table in {args.readme}")
     if path is None:
@@ -267,6 +272,7 @@ def run(args: argparse.Namespace, data, path: str | None, trainers: dict[str, T.
 def _write(folder: RunFolder, runs: list[Run], rows: list[dict], data, reference, args,
            wall: float) -> list[str]:
     """Every output file into ``folder``'s staging area, then the folder swapped in whole."""
+    start = time.perf_counter()
     run_id, note = folder.run_id, folder.provenance
     write_runs(folder.path("runs.csv"), runs, run_id)
     write_summary(folder.path("summary.csv"), rows, run_id)
@@ -280,7 +286,8 @@ def _write(folder: RunFolder, runs: list[Run], rows: list[dict], data, reference
     report = render_report(runs, rows, data, reference, args, folder.command, wall, curves,
                            provenance=note)
     folder.path("report.md").write_text(report, encoding="utf-8")
-    folder.commit()
+    SECONDS["writing outputs"] += time.perf_counter() - start
+    folder.commit(SECONDS)
     return [*folder.files, "run.json"]
 
 
@@ -331,11 +338,18 @@ def _run_backend_seed(trainer: T.Trainer, seed: int, data, args) -> list[Run]:
     return runs
 
 
+#: Seconds spent in each phase of the current ``cyclr compare`` run (see :func:`run`).
+SECONDS: Counter[str] = Counter()
+
+
 def _train(trainer: T.Trainer, name, seed, data, schedule, args, label=None) -> TrainResult:
     bar = Progress(label or f"{trainer.backend} {name} seed {seed}", args.epochs, schedule,
                    iters_per_epoch(data, args.batch_size))
+    start = time.perf_counter()
     result = trainer.train(data, schedule, epochs=args.epochs, batch_size=args.batch_size,
                            seed=seed, on_epoch=bar)
+    SECONDS["training (fit, validation)"] += result.wall_s
+    SECONDS["model building, compiling, testing"] += time.perf_counter() - start - result.wall_s
     bar.close(result)
     return result
 
@@ -368,6 +382,7 @@ def find_bounds(trainer: T.Trainer, data, *, seed: int, batch_size: int) -> Boun
     start = time.perf_counter()
     result = trainer.range_test(data, RANGE_TEST, batch_size=batch_size, seed=seed)
     elapsed = time.perf_counter() - start
+    SECONDS["range tests"] += elapsed
     s, steps = result.suggestion, len(result.lrs)
     if s.status != "ok":
         print(f"{backend} seed {seed}: the range test gave no suggestion ({s.status}: "

@@ -140,13 +140,16 @@ class RunFolder:
         return (f"cyclr {cyclr_cardio.__version__} run {self.run_id}, started {self.started}: "
                 f"{self.command}")
 
-    def commit(self) -> None:
-        """Write ``run.json`` and put the staged folder in place of the target, in one step."""
+    def commit(self, seconds: dict[str, float] | None = None) -> None:
+        """Write ``run.json`` (with ``seconds`` per phase, if given) and put the staged folder in
+        place of the target, in one step."""
         files = {name: _sha256(self.staging / name) for name in dict.fromkeys(self.files)
                  if (self.staging / name).is_file()}
         manifest = {"run": self.run_id, "started": self.started,
                     "finished": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-                    "cyclr": cyclr_cardio.__version__, "command": self.command, "files": files}
+                    "cyclr": cyclr_cardio.__version__, "command": self.command,
+                    "seconds": {k: round(v, 2) for k, v in (seconds or {}).items()},
+                    "files": files}
         with open(self.staging / MANIFEST, "w", encoding="utf-8") as f:
             json.dump(manifest, f, indent=2)
             f.flush()
