@@ -160,6 +160,26 @@ def extreme_policies(top=FLOAT_MAX):
         policy.warmup, simple, extreme_counts, extreme_lrs(top))).filter(lambda p: p.peak <= top)
 
 
+#: Policies whose integers reach the int64 edge: periods, restarts, boundaries near 2**63 - 1.
+INT64_EDGES = [
+    policy.Triangular(0.0, 1.0, MAX_STEP // 2),  # period 2**63 - 2
+    policy.Triangular2(0.0, 1.0, 2**62 - 1, step_size_down=2**62),
+    policy.ExpRange(0.0, 1.0, 1, 1 - 2**-53, step_size_down=MAX_STEP - 1),
+    policy.OneCycle(1.0, MAX_STEP),
+    policy.OneCycle(1.0, MAX_STEP, pct_start=0.49, three_phase=True, anneal="linear"),
+    policy.CosineRestarts(1.0, MAX_STEP, period_mult=MAX_STEP),
+    policy.CosineRestarts(1.0, 1, period_mult=2),  # 63 restarts, the last at 2**63 - 1
+    policy.CosineRestarts(1.0, 2**62, period_mult=1),
+    policy.Linear(0.0, 1.0, MAX_STEP),
+    policy.Join((policy.Constant(0.1), policy.Constant(0.2), policy.Constant(0.3)),
+                (MAX_STEP - 1, MAX_STEP)),
+    policy.warmup(policy.Triangular(0.0, 1.0, 3), MAX_STEP),
+]
+
+#: Steps to evaluate the int64 edges at.
+EDGE_STEPS = [0, 1, 2, 2**62 - 1, 2**62, 2**62 + 1, MAX_STEP - 2, MAX_STEP - 1, MAX_STEP]
+
+
 def steps_for(p):
     """Steps to try on ``p``: random ones over the whole range, the ends, and each of its
     boundaries, periods and restarts +-1 (where the formula switches)."""

@@ -57,22 +57,9 @@ def test_levels_bound_the_policy_and_name_its_fields(p):
         assert node == level.received
 
 
-@pytest.mark.parametrize("p", [
-    policy.Triangular(0.0, 1.0, MAX // 2),  # period 2**63 - 2
-    policy.Triangular2(0.0, 1.0, 2**62 - 1, step_size_down=2**62),
-    policy.ExpRange(0.0, 1.0, 1, 1 - 2**-53, step_size_down=MAX - 1),
-    policy.OneCycle(1.0, MAX),
-    policy.OneCycle(1.0, MAX, pct_start=0.49, three_phase=True, anneal="linear"),
-    policy.CosineRestarts(1.0, MAX, period_mult=MAX),
-    policy.CosineRestarts(1.0, 1, period_mult=2),  # 63 restarts, the last at 2**63 - 1
-    policy.CosineRestarts(1.0, 2**62, period_mult=1),
-    policy.Linear(0.0, 1.0, MAX),
-    policy.Join((policy.Constant(0.1), policy.Constant(0.2), policy.Constant(0.3)),
-                (MAX - 1, MAX)),
-    policy.warmup(policy.Triangular(0.0, 1.0, 3), MAX),
-], ids=lambda p: type(p).__name__)
+@pytest.mark.parametrize("p", S.INT64_EDGES, ids=lambda p: type(p).__name__)
 def test_int64_edges_are_valid_and_exact(p):
-    ks = [0, 1, 2, 2**62 - 1, 2**62, 2**62 + 1, MAX - 2, MAX - 1, MAX]
+    ks = S.EDGE_STEPS
     vectorized = p(np.array(ks, dtype=np.int64))
     assert_within_bounds(p, vectorized)
     assert_close(p, vectorized, [p(k) for k in ks])
