@@ -164,8 +164,11 @@ class Policy:
 
     @property
     def levels(self) -> tuple[Level, ...]:
-        """The values the formula moves between, each with the field that sets it."""
-        raise NotImplementedError
+        """The values the formula moves between, each with the field that sets it: every value
+        of the policy lies between the smallest and the largest. Construction refuses a policy
+        with a non-finite level; the Keras adapter one with a level beyond float32."""
+        raise NotImplementedError(f"{type(self).__name__} must define `levels` (see "
+                                  "cyclr.policy.Policy.levels) as well as `formula`")
 
     @property
     def bounds(self) -> tuple[float, float]:

@@ -2,6 +2,7 @@
 every step up to 2**63 - 1, from numpy and from Python; the int64 edges of every integer a
 formula computes with."""
 
+import json
 import math
 import sys
 
@@ -45,10 +46,11 @@ def test_every_valid_policy_is_finite_and_bounded_in_numpy_and_python(data):
 
 
 @given(S.extreme_policies())
-def test_levels_bound_the_policy_and_name_its_fields(p):
+def test_levels_bound_the_policy_name_its_fields_and_configs_round_trip(p):
     lo, hi = p.bounds
     assert lo <= hi and p.peak == hi and math.isfinite(hi)
-    config = p.to_config()
+    config = json.loads(json.dumps(p.to_config()))
+    assert policy.from_config(config) == p
     for level in p.levels:
         node = config
         for part in level.field.split("."):  # "policies[1].max_lr"
