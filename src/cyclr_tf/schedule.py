@@ -19,6 +19,8 @@ from cyclr import validate as check
 from cyclr.policy import Policy, from_config
 from cyclr_tf.ops import INT, KERAS_OPS, MAX_LEVEL
 
+_LARGEST_STEP = int(np.iinfo(INT).max)
+
 
 def as_policy(policy: Any) -> Policy:
     """``policy`` itself, or the policy its config describes, checked for float32.
@@ -57,10 +59,15 @@ def as_step(step: Any) -> Any:
     Raises:
         TypeError: a bool, float, string or unsigned tensor (an unsigned step above
             ``2**63 - 1`` would wrap around to a negative int64), or another type.
-        ValueError: a Python or numpy step that is negative, fractional or above ``2**63 - 1``.
+        ValueError: a Python or numpy step that is negative, fractional or above ``2**63 - 1``
+            (``2**31 - 1`` where the backend's step dtype is int32, as on JAX).
     """
     if isinstance(step, (numbers.Number, np.generic, np.ndarray, list, tuple)):
-        return ops.convert_to_tensor(check.step(step), dtype=INT)
+        k = check.step(step)
+        if np.max(k, initial=0) > _LARGEST_STEP:  # int32 steps (JAX): no silent wrap either
+            check.fail("step", f"at most {_LARGEST_STEP} on the {keras.backend.backend()} "
+                       f"backend, whose step dtype is {INT}", step)
+        return ops.convert_to_tensor(k, dtype=INT)
     try:
         dtype = keras.backend.standardize_dtype(step.dtype)
     except (AttributeError, TypeError, ValueError):

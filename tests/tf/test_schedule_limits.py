@@ -173,3 +173,35 @@ def test_public_docstrings_have_args_returns_raises(obj):
 def test_max_level_is_below_float32_max_with_headroom():
     assert MAX_LEVEL * 2 <= float(np.finfo(np.float32).max) * (1 + 2**-23)
     assert math.isfinite(float(np.float32(MAX_LEVEL)))
+
+
+JAX_STEPS = """
+import json
+import jax.numpy as jnp
+import numpy as np
+from cyclr import policy
+from cyclr_tf.schedule import Schedule
+
+sched, out = Schedule(policy.OneCycle(0.1, 100)), {}
+out["first"] = float(sched(0))
+out["negative"] = float(sched(jnp.array(-4, dtype=jnp.int32)))
+for name, step in {"2**31": 2**31, "np 2**31": np.array([2**31]),
+                   "uint32": jnp.array(3, dtype=jnp.uint32)}.items():
+    try:
+        sched(step)
+        out[name] = "no error"
+    except (TypeError, ValueError) as err:
+        out[name] = type(err).__name__ + ": " + str(err)
+print(json.dumps(out))
+"""
+
+
+def test_int32_steps_on_jax_are_checked_not_wrapped():
+    pytest.importorskip("jax", reason="optional backend")
+    from tests.tf.keras_probe import run_python
+
+    out = run_python(JAX_STEPS, env={"KERAS_BACKEND": "jax"})
+    assert out["negative"] == out["first"]
+    for name in ("2**31", "np 2**31"):
+        assert out[name].startswith("ValueError: Argument `step` must be at most 2147483647")
+    assert out["uint32"].startswith("TypeError: Argument `step` must be")
