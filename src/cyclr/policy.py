@@ -4,13 +4,20 @@ Step ``k`` is the k-th optimizer update, counted from 0; the LR used for update 
 ``policy(k)``. Values equal PyTorch's schedulers for the same arguments (``CyclicLR``,
 ``OneCycleLR``, ``CosineAnnealingWarmRestarts`` stepped once per update).
 
-Every policy is a frozen dataclass of numbers and strings (no callables: configs are JSON and
-pickling is safe) with one formula, ``formula(ops, step)``, written against the array namespace
-``ops`` (see :mod:`cyclr.ops`). The formula does integer arithmetic on the integer step first
-(cycle index and position by floor division and modulo) and converts only the small remainder to
-float, so ``p(k + m * period) == p(k)`` bit for bit at any step, and exponents are clamped so
-that values underflow to 0 instead of overflowing. A finite policy holds its final value after its
-end: it never raises mid-training and never extrapolates.
+Every policy is a frozen dataclass of plain Python numbers and strings (no callables, no numpy
+scalars: configs are JSON, pickling is safe, ``torch.load(weights_only=True)`` reads them) with
+one formula, ``formula(ops, step)``, written against the array namespace ``ops`` (see
+:mod:`cyclr.ops`). The formula does integer arithmetic on the integer step first (cycle index and
+position by floor division and modulo) and converts only the small remainder to float, so
+``p(k + m * period) == p(k)`` bit for bit at any step, and exponents are clamped so that values
+underflow to 0 instead of overflowing. A finite policy holds its final value after its end: it
+never raises mid-training and never extrapolates.
+
+Construction validates every field (``TypeError`` / ``ValueError`` naming it), and also what the
+fields imply: the integers a formula computes with (a period, a restart table, a boundary) fit in
+int64 up to step ``2**63 - 1``, and every value the policy takes (its :attr:`Policy.levels`) is a
+finite float64. A policy that constructs gives finite values within :attr:`Policy.bounds` at
+every step from 0 to ``2**63 - 1``.
 
 >>> from cyclr import policy
 >>> p = policy.Triangular(base_lr=0.001, max_lr=0.1, step_size=4)
@@ -25,7 +32,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import Any, NamedTuple, TypeVar
 
 import numpy as np
 
@@ -34,6 +41,7 @@ from cyclr.ops import NP, PY
 
 __all__ = [
     "Policy",
+    "Level",
     "Constant",
     "Linear",
     "Triangular",
@@ -45,16 +53,59 @@ __all__ = [
     "warmup",
     "one_cycle_momentum",
     "from_config",
+    "MAX_NESTING",
 ]
+
+#: How many :class:`Join` may nest inside one another (a Join of plain policies is 1 deep). Far
+#: beyond any real schedule, far below Python's recursion limit (formulas, configs and equality
+#: recurse once per level).
+MAX_NESTING = 32
 
 _REGISTRY: dict[str, type[Policy]] = {}
 
+P = TypeVar("P", bound="Policy")
+
+
+class Level(NamedTuple):
+    """A value a policy's formula starts from, reaches or moves towards, and the field that sets
+    it. Every value of the policy lies between the smallest and the largest of its levels."""
+
+    field: str
+    """The config key responsible (``"policies[1].max_lr"`` inside a :class:`Join`)."""
+    received: Any
+    """That field's value."""
+    value: float
+    """The level: the field itself (an LR), or derived from it (``max_lr / div_factor``)."""
+    meaning: str
+    """How the field sets the level, for messages (``"max_lr / div_factor (the initial LR)"``)."""
+
+
+_NOT_PLAIN = object()
+
+
+def _plain(value: Any) -> Any:
+    """``value`` as a plain Python scalar: numpy scalars and subclasses of bool, int, float and
+    str are converted; ``None`` and tuples (a Join's fields) stay; anything else is
+    ``_NOT_PLAIN``."""
+    if type(value) in (int, float, bool, str, tuple) or value is None:
+        return value
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return float(value)
+    if isinstance(value, str):
+        return str.__str__(value)
+    return _NOT_PLAIN
+
 
 class Policy:
-    """Base class: a learning rate as a pure function of the integer step.
+    """Base class: a learning rate as a pure function of the integer optimizer step.
 
-    Subclasses are frozen dataclasses whose field names are their config keys, and implement
-    :meth:`formula`.
+    Subclasses are frozen dataclasses whose field names are their config keys; they implement
+    :meth:`formula` and :attr:`levels`, and check their fields in ``_validate``. Construction then
+    converts every field to a plain Python type and refuses a policy whose levels are not finite.
     """
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -62,21 +113,83 @@ class Policy:
         if not cls.__name__.startswith("_"):
             _REGISTRY[cls.__name__] = cls
 
+    def __post_init__(self) -> None:
+        self._validate()
+        for field in dataclasses.fields(self):  # type: ignore[arg-type]
+            value = getattr(self, field.name)
+            plain = _plain(value)
+            if plain is _NOT_PLAIN:
+                check.fail(field.name, "a plain Python int, float, bool or str", value, TypeError)
+            if plain is not value:
+                _set(self, field.name, plain)
+        for level in self.levels:
+            if not math.isfinite(level.value):
+                check.fail(level.field, f"such that {level.meaning} is a finite number (it is "
+                           f"{level.value!r})", level.received)
+
+    def _validate(self) -> None:
+        """Check and normalize the fields (``_set``); raise naming the field."""
+
     def __call__(self, step: Any) -> Any:
-        """``policy(k)``: a Python int gives a float, an integer array a float64 array."""
+        """The learning rate for optimizer update ``step``.
+
+        Args:
+            step: the update index, counted from 0: a Python or numpy integer (or a whole
+                float), or an array (or nested list) of them, each ``<= 2**63 - 1``.
+
+        Returns:
+            A Python float for a scalar step; a float64 numpy array of ``step``'s shape for an
+            array.
+
+        Raises:
+            TypeError: ``step`` is not an integer or an integer array (a bool, a string,
+                ``None``, a complex or object array).
+            ValueError: a step is negative, fractional, not finite, above ``2**63 - 1``, or the
+                list is ragged.
+        """
         if type(step) is int and 0 <= step <= check.MAX_STEP:  # the per-update fast path
             return self.formula(PY, step)
         k = check.step(step)
         if isinstance(k, np.ndarray):
-            return np.asarray(self.formula(NP, k), dtype=np.float64)
+            # the formula is branch-free: ops.where also computes the pieces a step is not in,
+            # where extreme (valid) settings may overflow; the value selected is finite
+            with np.errstate(over="ignore", invalid="ignore", under="ignore"):
+                return np.asarray(self.formula(NP, k), dtype=np.float64)
         return self.formula(PY, k)
 
     def formula(self, ops: Any, step: Any) -> Any:
-        """The value at ``step`` (already validated), computed with the namespace ``ops``."""
+        """The value at ``step`` (already validated: ``0 <= step <= 2**63 - 1``), computed with
+        the namespace ``ops`` (:class:`cyclr.ops.Ops`)."""
         raise NotImplementedError
 
+    @property
+    def levels(self) -> tuple[Level, ...]:
+        """The values the formula moves between, each with the field that sets it: every value
+        of the policy lies between the smallest and the largest. Construction refuses a policy
+        with a non-finite level; the Keras adapter one with a level beyond float32."""
+        raise NotImplementedError(f"{type(self).__name__} must define `levels` (see "
+                                  "cyclr.policy.Policy.levels) as well as `formula`")
+
+    @property
+    def bounds(self) -> tuple[float, float]:
+        """``(lowest, highest)``: every value of the policy lies in this interval (up to float
+        rounding); the ends are the smallest and the largest :attr:`levels`."""
+        values = [level.value for level in self.levels]
+        return min(values), max(values)
+
+    @property
+    def peak(self) -> float:
+        """The largest value the policy can take (``bounds[1]``)."""
+        return self.bounds[1]
+
+    @property
+    def nesting(self) -> int:
+        """How many :class:`Join` levels this policy holds: 0 for a plain policy."""
+        return 0
+
     def to_config(self) -> dict[str, Any]:
-        """JSON-native config: ``{"type": class name, field: value, ...}``."""
+        """JSON-native config: ``{"type": class name, field: value, ...}`` (a Join's policies as
+        their configs); :func:`from_config` rebuilds an equal policy."""
         config: dict[str, Any] = {"type": type(self).__name__}
         for field in dataclasses.fields(self):  # type: ignore[arg-type]
             value = getattr(self, field.name)
@@ -86,102 +199,218 @@ class Policy:
         return config
 
     @classmethod
-    def from_config(cls, config: dict[str, Any]) -> Policy:
-        """Rebuild a policy from :meth:`to_config`'s output (nested configs too)."""
-        return from_config(config)
+    def from_config(cls: type[P], config: dict[str, Any]) -> P:
+        """Rebuild a policy of this class from :meth:`to_config`'s output.
+
+        Args:
+            config: a config dict whose ``"type"`` names this class (or a subclass).
+
+        Returns:
+            The policy, an instance of ``cls``.
+
+        Raises:
+            TypeError: ``config`` is not a dict.
+            ValueError: the config describes another class (``Triangular.from_config`` of a
+                OneCycle config), an unknown type, unknown or missing keys; and what the
+                constructor raises for bad values, naming the field.
+        """
+        return _build(config, cls)
 
 
 def from_config(config: Any) -> Policy:
-    """Rebuild any policy from its config; raises for unknown or malformed configs."""
+    """Rebuild any policy from its config (:meth:`Policy.to_config`), nested configs too.
+
+    Args:
+        config: ``{"type": "Triangular", "base_lr": ..., ...}``; a policy is returned as is.
+
+    Returns:
+        The policy the config describes.
+
+    Raises:
+        TypeError: ``config`` is neither a dict nor a policy.
+        ValueError: an unknown ``"type"``, unknown or missing keys, Joins nested more than
+            :data:`MAX_NESTING` deep; and what the constructor raises for bad values, naming
+            the field.
+    """
+    return _build(config, Policy)
+
+
+def _nesting_exceeds(config: dict[str, Any]) -> bool:
+    """Whether a config nests Joins more than :data:`MAX_NESTING` deep: an iterative walk
+    (no recursion, each dict revisited only deeper), so self-referencing configs end too."""
+    deepest: dict[int, int] = {}
+    stack: list[tuple[Any, int]] = [(config, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, Policy):
+            if depth + node.nesting > MAX_NESTING:
+                return True
+            continue
+        if not (isinstance(node, dict) and node.get("type") == "Join"):
+            continue
+        children = node.get("policies")
+        if not isinstance(children, (list, tuple)):
+            continue
+        depth += 1
+        if depth > MAX_NESTING:
+            return True
+        if deepest.get(id(node), -1) < depth:
+            deepest[id(node)] = depth
+            stack.extend((child, depth) for child in children)
+    return False
+
+
+def _build(config: Any, expected: type[P]) -> P:
+    """``config`` (a policy, or its config) as an instance of ``expected``, or an error."""
+    wanted = "policy" if expected is Policy else f"{expected.__name__} policy"
     if isinstance(config, Policy):
+        if not isinstance(config, expected):
+            check.fail("config", f"a {wanted} or its config", config)
         return config
     if not isinstance(config, dict):
-        check.fail("config", "a policy config dict", config, TypeError)
+        check.fail("config", f"a {wanted} config dict", config, TypeError)
     kind = config.get("type")
-    if kind not in _REGISTRY:
+    cls = _REGISTRY.get(kind) if isinstance(kind, str) else None
+    if cls is None:
         check.fail("config", "a config whose 'type' is one of " + ", ".join(sorted(_REGISTRY)),
                    config)
-    cls = _REGISTRY[kind]
-    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-    kwargs = {k: v for k, v in config.items() if k != "type"}
-    unknown = sorted(set(kwargs) - names)
+    if not issubclass(cls, expected):
+        check.fail("config", f"a {wanted} config (cyclr.policy.from_config builds any policy)",
+                   config)
+    if _nesting_exceeds(config):
+        check.fail("config", f"a config with Joins nested at most {MAX_NESTING} deep", config)
+    fields = dataclasses.fields(cls)  # type: ignore[arg-type]
+    names = {f.name for f in fields}
+    unknown = sorted((k for k in config if k != "type" and k not in names), key=repr)
     if unknown:
         check.fail("config", f"a {kind} config without unknown keys {unknown}", config)
-    try:
-        return cls(**kwargs)
-    except TypeError as err:
-        if "missing" in str(err):
-            check.fail("config", f"a complete {kind} config ({err})", config)
-        raise
+    missing = [f.name for f in fields if f.init and f.name not in config
+               and f.default is dataclasses.MISSING
+               and f.default_factory is dataclasses.MISSING]
+    if missing:
+        check.fail("config", f"a complete {kind} config (missing {missing})", config)
+    return cls(**{k: v for k, v in config.items() if k != "type"})
 
 
 def _set(obj: object, name: str, value: object) -> None:
     object.__setattr__(obj, name, value)
 
 
+def _level(policy: Policy, name: str) -> Level:
+    """The level a field that is itself a value (an LR) sets."""
+    value = getattr(policy, name)
+    return Level(name, value, value, name)
+
+
 @dataclass(frozen=True)
 class Constant(Policy):
-    """``lr(k) = lr``."""
+    """A constant learning rate: ``lr(k) = lr``.
+
+    Args:
+        lr: the learning rate, a finite number ``>= 0``.
+
+    Returns:
+        A policy: ``p(k) == lr`` at every step (a float, or a float64 array shaped like ``k``).
+
+    Raises:
+        TypeError: ``lr`` is not a real number (a bool, a string, ``None``).
+        ValueError: ``lr`` is negative, NaN, infinite, or an integer too large for a float.
+    """
 
     lr: float
 
-    def __post_init__(self) -> None:
+    def _validate(self) -> None:
         _set(self, "lr", check.non_negative("lr", self.lr))
 
+    @property
+    def levels(self) -> tuple[Level, ...]:
+        return (_level(self, "lr"),)
+
     def formula(self, ops, step):
+        # step * 0: a zero of the step's own kind (a Python int, or an integer array / tensor of
+        # the step's shape), so the constant broadcasts to the step like every other policy
         return ops.float(step * 0) + self.lr
 
 
 @dataclass(frozen=True)
 class Linear(Policy):
-    """Linear ramp from ``start_lr`` to ``end_lr`` over ``total_steps`` updates, then held
-    (optax ``linear_schedule``): ``lr(k) = start + (end - start) * min(k, T) / T``.
+    """A linear ramp, then held (optax ``linear_schedule``):
 
-    Used as the warmup piece of a :class:`Join` (see :func:`warmup`)."""
+        lr(k) = start_lr + (end_lr - start_lr) * min(k, total_steps) / total_steps
+
+    Used as the warmup piece of a :class:`Join` (see :func:`warmup`).
+
+    Args:
+        start_lr: the value at step 0, a finite number ``>= 0``.
+        end_lr: the value from step ``total_steps`` on, a finite number ``>= 0``.
+        total_steps: length of the ramp, in optimizer updates (a positive integer).
+
+    Returns:
+        A policy: ``p(k)`` as above.
+
+    Raises:
+        TypeError: a field of the wrong type (a bool, a string, ``None``).
+        ValueError: a negative or non-finite LR; ``total_steps`` not a positive integer
+            ``<= 2**63 - 1``.
+    """
 
     start_lr: float
     end_lr: float
     total_steps: int
 
-    def __post_init__(self) -> None:
+    def _validate(self) -> None:
         _set(self, "start_lr", check.non_negative("start_lr", self.start_lr))
         _set(self, "end_lr", check.non_negative("end_lr", self.end_lr))
         _set(self, "total_steps", check.positive_int("total_steps", self.total_steps))
+
+    @property
+    def levels(self) -> tuple[Level, ...]:
+        return (_level(self, "start_lr"), _level(self, "end_lr"))
 
     def formula(self, ops, step):
         x = ops.float(ops.minimum(step, self.total_steps))
         return self.start_lr + (self.end_lr - self.start_lr) * (x / self.total_steps)
 
 
+#: Triangular2 halves its amplitude each cycle: ``2.0 ** -c``. From c = 1075 on that is 0.0 in
+#: float64 (the smallest subnormal is 2**-1074) and in float32, so the cycle index is clamped
+#: here: the power never sees a huge exponent, and every later cycle is exactly 0 as well.
+_LAST_HALVING = 1100
+
+
 @dataclass(frozen=True)
 class _Cyclical(Policy):
-    """Smith's cyclical learning rate (Smith 2017, "Cyclical Learning Rates for Training Neural
-    Networks", arXiv:1506.01186), as ``torch.optim.lr_scheduler.CyclicLR``.
-
-    With ``T = step_size + step_size_down``, cycle ``c = k // T`` and position ``p = k % T``:
-
-        scale(k) = min(p / step_size, (T - p) / step_size_down)      # 0 -> 1 -> 0
-        lr(k)    = base_lr + (max_lr - base_lr) * scale(k) * amplitude(k)
-
-    ``base_lr > max_lr`` gives an inverted cycle (how momentum cycles against the LR).
-    """
+    """Smith's cyclical learning rate (arXiv:1506.01186), as ``torch.optim.lr_scheduler.CyclicLR``:
+    the shared formula of :class:`Triangular`, :class:`Triangular2` and :class:`ExpRange`, which
+    differ in ``amplitude`` (and declare ``step_size_down`` after their own fields)."""
 
     base_lr: float
     max_lr: float
     step_size: int
-    step_size_down: int | None = None
 
-    def __post_init__(self) -> None:
+    def _validate(self) -> None:
         _set(self, "base_lr", check.non_negative("base_lr", self.base_lr))
         _set(self, "max_lr", check.non_negative("max_lr", self.max_lr))
         _set(self, "step_size", check.positive_int("step_size", self.step_size))
-        if self.step_size_down is not None:
-            _set(self, "step_size_down", check.positive_int("step_size_down", self.step_size_down))
+        down = self.step_size_down  # type: ignore[attr-defined]
+        if down is not None:
+            _set(self, "step_size_down", check.positive_int("step_size_down", down))
+        # the one int64 check: the period is the largest integer the formula computes with
+        if self.period > check.MAX_STEP:
+            if down is None:
+                check.fail("step_size", f"at most {check.MAX_STEP // 2} without step_size_down "
+                           "(the period, 2 * step_size, must fit in int64)", self.step_size)
+            check.fail("step_size_down", f"at most {check.MAX_STEP - self.step_size} (the "
+                       "period, step_size + step_size_down, must fit in int64)", down)
 
     @property
     def period(self) -> int:
         """Steps in one cycle: ``step_size + step_size_down``."""
-        return self.step_size + (self.step_size_down or self.step_size)
+        return self.step_size + (self.step_size_down or self.step_size)  # type: ignore[attr-defined]
+
+    @property
+    def levels(self) -> tuple[Level, ...]:
+        return (_level(self, "base_lr"), _level(self, "max_lr"))
 
     def formula(self, ops, step):
         period = self.period
@@ -197,7 +426,32 @@ class _Cyclical(Policy):
 
 @dataclass(frozen=True)
 class Triangular(_Cyclical):
-    __doc__ = _Cyclical.__doc__ + "\n    ``triangular``: ``amplitude(k) = 1``.\n"
+    """Smith's ``triangular`` cyclical learning rate (Smith 2017, "Cyclical Learning Rates for
+    Training Neural Networks", arXiv:1506.01186), as ``torch.optim.lr_scheduler.CyclicLR``.
+
+    With period ``T = step_size + step_size_down``, cycle ``c = k // T`` and position
+    ``p = k % T`` (integer arithmetic, exact at any step):
+
+        scale(k) = min(p / step_size, (T - p) / step_size_down)       # 0 -> 1 -> 0
+        lr(k)    = base_lr + (max_lr - base_lr) * scale(k)
+
+    Args:
+        base_lr: the value at the start of each cycle, a finite number ``>= 0``.
+        max_lr: the value at the peak, a finite number ``>= 0``; ``base_lr > max_lr`` gives an
+            inverted cycle (how momentum cycles against the LR).
+        step_size: optimizer updates from the start of a cycle to its peak.
+        step_size_down: optimizer updates from the peak back down (default: ``step_size``).
+
+    Returns:
+        A policy: ``p(k)`` as above, periodic with period ``T``.
+
+    Raises:
+        TypeError: a field of the wrong type (a bool, a string, ``None`` for a required field).
+        ValueError: a negative or non-finite LR; a step count that is not a positive integer;
+            a period ``T`` above ``2**63 - 1`` (named by the step count that makes it so).
+    """
+
+    step_size_down: int | None = None
 
     def amplitude(self, ops, step, cycle):
         return 1.0
@@ -205,36 +459,73 @@ class Triangular(_Cyclical):
 
 @dataclass(frozen=True)
 class Triangular2(_Cyclical):
-    __doc__ = _Cyclical.__doc__ + (
-        "\n    ``triangular2``: ``amplitude(k) = 2 ** -c``, halved each cycle; the exponent is"
-        "\n    clamped, so it underflows to 0 (torch raises OverflowError at cycle 1025).\n")
+    """Smith's ``triangular2`` cyclical learning rate (Smith 2017, arXiv:1506.01186): the
+    triangle of :class:`Triangular` with its amplitude halved each cycle,
+
+        lr(k) = base_lr + (max_lr - base_lr) * scale(k) * 2 ** -c
+
+    with ``scale`` and ``c`` as in :class:`Triangular`. The exponent is clamped, so the amplitude
+    underflows to exactly 0 after cycle 1074 (``torch.optim.lr_scheduler.CyclicLR`` raises
+    ``OverflowError`` at cycle 1025).
+
+    Args:
+        base_lr: the value at the start of each cycle, a finite number ``>= 0``.
+        max_lr: the peak of the first cycle, a finite number ``>= 0``.
+        step_size: optimizer updates from the start of a cycle to its peak.
+        step_size_down: optimizer updates from the peak back down (default: ``step_size``).
+
+    Returns:
+        A policy: ``p(k)`` as above.
+
+    Raises:
+        TypeError: a field of the wrong type.
+        ValueError: a negative or non-finite LR; a step count that is not a positive integer;
+            a period above ``2**63 - 1``.
+    """
+
+    step_size_down: int | None = None
 
     def amplitude(self, ops, step, cycle):
-        return ops.power(2.0, -ops.float(ops.minimum(cycle, 1100)))
+        return ops.power(2.0, -ops.float(ops.minimum(cycle, _LAST_HALVING)))
 
 
 @dataclass(frozen=True)
 class ExpRange(_Cyclical):
-    __doc__ = _Cyclical.__doc__ + (
-        "\n    ``exp_range``: ``amplitude(k) = gamma ** k`` on the global step ``k``, as torch"
-        "\n    does; it underflows to 0 at large steps. ``gamma`` in (0, 1].\n")
+    """Smith's ``exp_range`` cyclical learning rate (Smith 2017, arXiv:1506.01186): the triangle
+    of :class:`Triangular` under an exponentially decaying envelope on the global step ``k``, as
+    ``torch.optim.lr_scheduler.CyclicLR(mode="exp_range")``:
 
-    gamma: float = 1.0
+        lr(k) = base_lr + (max_lr - base_lr) * scale(k) * gamma ** k
 
-    def __post_init__(self) -> None:
-        super().__post_init__()
+    with ``scale`` as in :class:`Triangular`. The envelope underflows to 0 at large steps.
+
+    Args:
+        base_lr: the value at the start of each cycle, a finite number ``>= 0``.
+        max_lr: the peak of the envelope at step 0, a finite number ``>= 0``.
+        step_size: optimizer updates from the start of a cycle to its peak.
+        gamma: the envelope's factor per optimizer update, in ``(0, 1]``. Required (torch's
+            default of 1.0 is :class:`Triangular`); positional after ``step_size``, keyword
+            ``gamma=`` works too.
+        step_size_down: optimizer updates from the peak back down (default: ``step_size``).
+
+    Returns:
+        A policy: ``p(k)`` as above.
+
+    Raises:
+        TypeError: a field of the wrong type; ``gamma`` missing.
+        ValueError: a negative or non-finite LR; ``gamma`` outside ``(0, 1]``; a step count
+            that is not a positive integer; a period above ``2**63 - 1``.
+    """
+
+    gamma: float
+    step_size_down: int | None = None
+
+    def _validate(self) -> None:
+        super()._validate()
         gamma = check.real("gamma", self.gamma, "a number in (0, 1]")
         if not 0.0 < gamma <= 1.0:
             check.fail("gamma", "a number in (0, 1]", self.gamma)
         _set(self, "gamma", gamma)
-
-    def __init__(self, base_lr, max_lr, step_size, gamma, step_size_down=None):
-        _set(self, "base_lr", base_lr)
-        _set(self, "max_lr", max_lr)
-        _set(self, "step_size", step_size)
-        _set(self, "step_size_down", step_size_down)
-        _set(self, "gamma", gamma)
-        self.__post_init__()
 
     def amplitude(self, ops, step, cycle):
         return ops.power(self.gamma, ops.float(step))
@@ -252,13 +543,38 @@ class OneCycle(Policy):
     """The 1cycle policy (Smith & Topin 2018, "Super-Convergence", arXiv:1708.07120), exactly as
     ``torch.optim.lr_scheduler.OneCycleLR``.
 
-    From ``initial = max_lr / div_factor`` up to ``max_lr`` until step ``pct_start * T - 1``, then
-    down to ``min = initial / final_div_factor`` at step ``T - 1`` (``T = total_steps``), annealing
-    by ``"cos"`` (``end + (start - end) * (1 + cos(pi * pct)) / 2``) or ``"linear"``.
-    ``three_phase=True`` goes back to ``initial`` at ``2 * pct_start * T - 2`` before the final
-    annihilation. The final value is reached at ``T - 1`` (PyTorch's convention; optax reaches it
-    at ``T``, fastai never does) and held afterwards instead of raising. ``div_factor < 1`` gives
-    an inverted cycle: see :func:`one_cycle_momentum`.
+    With ``T = total_steps``, ``initial = max_lr / div_factor`` and
+    ``final = initial / final_div_factor``: up from ``initial`` to ``max_lr`` until step
+    ``pct_start * T - 1``, then down to ``final`` at step ``T - 1``, each phase annealed by
+
+        cos:    lr = end + (start - end) * (1 + cos(pi * pct)) / 2
+        linear: lr = start + (end - start) * pct
+
+    (``pct``: the fraction of the phase done). ``three_phase=True`` goes back down to
+    ``initial`` at step ``2 * pct_start * T - 2`` before annealing to ``final``. The final value
+    is reached at ``T - 1`` (PyTorch's convention; optax reaches it at ``T``, fastai never does)
+    and held afterwards instead of raising. ``div_factor < 1`` gives an inverted cycle: see
+    :func:`one_cycle_momentum`.
+
+    Args:
+        max_lr: the peak, a finite number ``>= 0``.
+        total_steps: the length of the cycle ``T``, in optimizer updates.
+        pct_start: the rising phase's share, a fraction of ``total_steps`` in ``(0, 1)`` that
+            leaves every phase at least one step.
+        anneal: ``"cos"`` or ``"linear"``.
+        div_factor: ``initial = max_lr / div_factor``, a finite number ``> 0``.
+        final_div_factor: ``final = initial / final_div_factor``, a finite number ``> 0``.
+        three_phase: whether to go back down to ``initial`` before the final annealing.
+
+    Returns:
+        A policy: ``p(k)`` as above; ``p(k) == final`` for ``k >= T - 1``.
+
+    Raises:
+        TypeError: a field of the wrong type (``anneal`` not a string, ``three_phase`` not a
+            bool, ...).
+        ValueError: a negative or non-finite number; ``pct_start`` outside ``(0, 1)`` or leaving
+            a phase empty; ``anneal`` not ``"cos"``/``"linear"``; a ``div_factor`` or
+            ``final_div_factor`` so small that ``initial`` or ``final`` is not finite.
     """
 
     max_lr: float
@@ -269,25 +585,34 @@ class OneCycle(Policy):
     final_div_factor: float = 1e4
     three_phase: bool = False
 
-    def __post_init__(self) -> None:
+    def _validate(self) -> None:
         _set(self, "max_lr", check.non_negative("max_lr", self.max_lr))
         _set(self, "total_steps", check.positive_int("total_steps", self.total_steps))
         pct = check.real("pct_start", self.pct_start, "a number in (0, 1)")
         if not 0.0 < pct < 1.0:
             check.fail("pct_start", "a number in (0, 1)", self.pct_start)
         _set(self, "pct_start", pct)
-        check.choice("anneal", self.anneal, ("cos", "linear"))
+        _set(self, "anneal", check.choice("anneal", self.anneal, ("cos", "linear")))
         _set(self, "div_factor", check.positive("div_factor", self.div_factor))
         _set(self, "final_div_factor", check.positive("final_div_factor", self.final_div_factor))
-        if not isinstance(self.three_phase, (bool, np.bool_)):
-            check.fail("three_phase", "a bool", self.three_phase, TypeError)
-        _set(self, "three_phase", bool(self.three_phase))
+        _set(self, "three_phase", check.boolean("three_phase", self.three_phase))
+        # phases must run forwards; since each ends before the last, at float(T - 1) <= 2**63,
+        # their end steps (compared with the step in the formula) also fit in int64
         start = 0.0
         for i, (end, _, _) in enumerate(self.phases):
             if not end > start:
                 check.fail("pct_start", f"a fraction that leaves phase {i + 1} of "
                            f"total_steps={self.total_steps} at least one step", self.pct_start)
             start = end
+
+    @property
+    def levels(self) -> tuple[Level, ...]:
+        initial = self.max_lr / self.div_factor
+        return (_level(self, "max_lr"),
+                Level("div_factor", self.div_factor, initial,
+                      "max_lr / div_factor (the initial LR)"),
+                Level("final_div_factor", self.final_div_factor, initial / self.final_div_factor,
+                      "max_lr / div_factor / final_div_factor (the final LR)"))
 
     @cached_property
     def phases(self) -> tuple[tuple[float, float, float], ...]:
@@ -320,15 +645,38 @@ class OneCycle(Policy):
 def one_cycle_momentum(total_steps: int, base_momentum: float = 0.85, max_momentum: float = 0.95,
                        pct_start: float = 0.3, anneal: str = "cos",
                        three_phase: bool = False) -> OneCycle:
-    """The momentum cycle OneCycleLR applies with ``cycle_momentum=True``: from ``max_momentum``
-    down to ``base_momentum`` while the LR rises, back up while it falls (an inverted
-    :class:`OneCycle`)."""
-    base = check.non_negative("base_momentum", base_momentum)
+    """The momentum cycle of ``OneCycleLR(cycle_momentum=True)`` (Smith 2018, "A disciplined
+    approach to neural network hyper-parameters", arXiv:1803.09820): an inverted
+    :class:`OneCycle`, from ``max_momentum`` down to ``base_momentum`` while the LR rises and
+    back up while it falls,
+
+        OneCycle(max_lr=base_momentum, div_factor=base_momentum / max_momentum,
+                 final_div_factor=1)
+
+    Args:
+        total_steps: the cycle's length, in optimizer updates (as the LR's :class:`OneCycle`).
+        base_momentum: the momentum at the LR's peak, a finite number ``> 0``.
+        max_momentum: the momentum at the start and the end, a finite number ``> 0``.
+        pct_start: the rising phase's share, a fraction of ``total_steps`` in ``(0, 1)``.
+        anneal: ``"cos"`` or ``"linear"``.
+        three_phase: as :class:`OneCycle`'s.
+
+    Returns:
+        The :class:`OneCycle` policy of the momentum (``policy(k)`` is the momentum of update k).
+
+    Raises:
+        TypeError: an argument of the wrong type.
+        ValueError: a momentum that is not a finite number ``> 0``, or two momenta whose ratio
+            does not fit in a float; and :class:`OneCycle`'s errors for the other arguments.
+    """
+    base = check.positive("base_momentum", base_momentum)
     top = check.positive("max_momentum", max_momentum)
-    if base <= 0:
-        check.fail("base_momentum", "a number > 0", base_momentum)
+    ratio = base / top
+    if not (ratio > 0 and math.isfinite(ratio) and math.isfinite(base / ratio)):
+        check.fail("max_momentum", f"within a float's range of base_momentum={base!r} "
+                   f"(base_momentum / max_momentum is {ratio!r})", max_momentum)
     return OneCycle(max_lr=base, total_steps=total_steps, pct_start=pct_start, anneal=anneal,
-                    div_factor=base / top, final_div_factor=1.0, three_phase=three_phase)
+                    div_factor=ratio, final_div_factor=1.0, three_phase=three_phase)
 
 
 @dataclass(frozen=True)
@@ -337,13 +685,28 @@ class CosineRestarts(Policy):
     ``torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(T_0=period, T_mult=period_mult,
     eta_min=min_lr)`` stepped once per update.
 
-    Cycle ``i`` lasts ``period * period_mult**i`` steps; with ``t`` the steps since the last
-    restart and ``T_i`` the current cycle's length:
+    Cycle ``i`` lasts ``T_i = period * period_mult**i`` steps; with ``t`` the steps since the
+    last restart:
 
         lr(k) = min_lr + (max_lr - min_lr) * (1 + cos(pi * t / T_i)) / 2
 
-    The cycle is found by exact integer search over the restart positions (a float log and floor
+    The cycle is found by exact integer search over the restart steps (a float log and floor
     lands in the wrong cycle at large steps), so restarts happen exactly on time.
+
+    Args:
+        max_lr: the value at each restart, a finite number ``>= 0``.
+        period: the first cycle's length ``T_0``, in optimizer updates.
+        period_mult: each cycle is this many times longer than the one before (an integer
+            ``>= 1``).
+        min_lr: the value the cosine anneals to, a finite number ``>= 0``.
+
+    Returns:
+        A policy: ``p(k)`` as above.
+
+    Raises:
+        TypeError: a field of the wrong type.
+        ValueError: a negative or non-finite LR; ``period`` or ``period_mult`` not a positive
+            integer ``<= 2**63 - 1``.
     """
 
     max_lr: float
@@ -351,15 +714,20 @@ class CosineRestarts(Policy):
     period_mult: int = 1
     min_lr: float = 0.0
 
-    def __post_init__(self) -> None:
+    def _validate(self) -> None:
         _set(self, "max_lr", check.non_negative("max_lr", self.max_lr))
         _set(self, "period", check.positive_int("period", self.period))
         _set(self, "period_mult", check.positive_int("period_mult", self.period_mult))
         _set(self, "min_lr", check.non_negative("min_lr", self.min_lr))
 
+    @property
+    def levels(self) -> tuple[Level, ...]:
+        return (_level(self, "max_lr"), _level(self, "min_lr"))
+
     @cached_property
     def restarts(self) -> tuple[tuple[int, ...], tuple[float, ...]]:
-        """Restart steps ``S_i`` (all that fit in int64) and cycle lengths ``T_i`` as floats."""
+        """Restart steps ``S_i`` and cycle lengths ``T_i`` (as floats). The int64 check is here:
+        the table holds only the restarts a step up to ``2**63 - 1`` reaches."""
         starts, lengths, start, length = [], [], 0, self.period
         while start <= check.MAX_STEP:
             starts.append(start)
@@ -374,38 +742,73 @@ class CosineRestarts(Policy):
             starts, lengths = self.restarts
             cycle = ops.count_le(starts, step) - 1
             t, length = step - ops.take(starts, cycle), ops.take(lengths, cycle)
-        cosine = 1 + ops.cos(math.pi * ops.float(t) / length)
-        return self.min_lr + (self.max_lr - self.min_lr) * cosine / 2
+        half_cosine = (1 + ops.cos(math.pi * ops.float(t) / length)) / 2
+        # (max - min) * (c / 2), not torch's ((max - min) * c) / 2: the same bits (halving is
+        # exact), but no overflow to inf when max_lr is near the float's largest value
+        return self.min_lr + (self.max_lr - self.min_lr) * half_cosine
 
 
 @dataclass(frozen=True)
 class Join(Policy):
-    """A sequence of policies with step boundaries (optax ``join_schedules``): policy ``i`` runs
-    from ``boundaries[i-1]`` (0 for the first) up to ``boundaries[i]``, seeing its local step
-    ``k - boundaries[i-1]``. Warmup is built this way: see :func:`warmup`."""
+    """A sequence of policies with step boundaries (optax ``join_schedules``):
+
+        lr(k) = policies[i](k - boundaries[i - 1])   for boundaries[i - 1] <= k < boundaries[i]
+
+    (with ``boundaries[-1] = 0`` for the first policy and no upper end for the last): each policy
+    sees its local step. Warmup is built this way: see :func:`warmup`.
+
+    Args:
+        policies: a non-empty sequence of policies (or their configs), Joins nested at most
+            :data:`MAX_NESTING` deep.
+        boundaries: strictly increasing positive step numbers (optimizer updates), one fewer
+            than the policies.
+
+    Returns:
+        A policy: ``p(k)`` as above.
+
+    Raises:
+        TypeError: ``policies`` is not a sequence of policies or configs; ``boundaries`` is not
+            a sequence of integers.
+        ValueError: no policies, nesting too deep, the wrong number of boundaries, boundaries
+            not strictly increasing or not positive integers ``<= 2**63 - 1``.
+    """
 
     policies: tuple[Policy, ...]
     boundaries: tuple[int, ...]
 
-    def __post_init__(self) -> None:
+    def _validate(self) -> None:
         if isinstance(self.policies, (str, bytes, dict)) or not isinstance(self.policies, Sequence):
             check.fail("policies", "a sequence of policies", self.policies, TypeError)
-        policies = []
-        for p in self.policies:
-            if not isinstance(p, (Policy, dict)):
-                check.fail("policies", "a sequence of cyclr policies or policy configs",
-                           self.policies, TypeError)
-            policies.append(from_config(p))
-        if isinstance(self.boundaries, (str, bytes)) or not isinstance(self.boundaries, Sequence):
-            check.fail("boundaries", "a sequence of step numbers", self.boundaries, TypeError)
-        bounds = tuple(check.positive_int("boundaries", b) for b in self.boundaries)
-        if not policies or len(bounds) != len(policies) - 1:
+        if not all(isinstance(p, (Policy, dict)) for p in self.policies):
+            check.fail("policies", "a sequence of cyclr policies or policy configs",
+                       self.policies, TypeError)
+        if not self.policies:
+            check.fail("policies", "a non-empty sequence of policies", self.policies)
+        policies = tuple(from_config(p) for p in self.policies)
+        if 1 + max(p.nesting for p in policies) > MAX_NESTING:
+            check.fail("policies", f"policies with Joins nested at most {MAX_NESTING - 1} deep "
+                       f"(a Join may nest {MAX_NESTING} deep)", self.policies)
+        boundaries = self.boundaries
+        if isinstance(boundaries, (str, bytes)) or not isinstance(boundaries,
+                                                                  (Sequence, np.ndarray)):
+            check.fail("boundaries", "a sequence of step numbers", boundaries, TypeError)
+        bounds = tuple(check.positive_int("boundaries", b) for b in boundaries)
+        if len(bounds) != len(policies) - 1:
             check.fail("boundaries", f"one fewer than the policies ({len(policies)})",
-                       self.boundaries)
+                       boundaries)
         if any(b >= c for b, c in zip(bounds, bounds[1:])):
-            check.fail("boundaries", "strictly increasing", self.boundaries)
-        _set(self, "policies", tuple(policies))
+            check.fail("boundaries", "strictly increasing", boundaries)
+        _set(self, "policies", policies)
         _set(self, "boundaries", bounds)
+
+    @cached_property
+    def nesting(self) -> int:  # type: ignore[override]
+        return 1 + max(p.nesting for p in self.policies)
+
+    @property
+    def levels(self) -> tuple[Level, ...]:
+        return tuple(level._replace(field=f"policies[{i}].{level.field}")
+                     for i, p in enumerate(self.policies) for level in p.levels)
 
     def formula(self, ops, step):
         value = self.policies[0].formula(ops, step)
@@ -416,9 +819,31 @@ class Join(Policy):
 
 
 def warmup(policy: Policy, steps: int, start_lr: float = 0.0) -> Join:
-    """``policy`` preceded by ``steps`` updates of linear warmup from ``start_lr`` to
-    ``policy(0)``; the wrapped policy then starts at its own step 0."""
+    """``policy`` after a linear warmup (Goyal et al. 2017, "Accurate, Large Minibatch SGD",
+    arXiv:1706.02677): a :class:`Join` of :class:`Linear` and ``policy``,
+
+        lr(k) = start_lr + (policy(0) - start_lr) * k / steps    for k < steps
+        lr(k) = policy(k - steps)                                for k >= steps
+
+    so the wrapped policy starts at its own step 0.
+
+    Args:
+        policy: the policy to warm up into.
+        steps: the warmup's length, in optimizer updates (a positive integer).
+        start_lr: the value at step 0, a finite number ``>= 0``.
+
+    Returns:
+        The :class:`Join`.
+
+    Raises:
+        TypeError: ``policy`` is not a cyclr policy; ``steps`` or ``start_lr`` of the wrong type.
+        ValueError: ``steps`` not a positive integer; ``start_lr`` negative or not finite;
+            ``policy`` already nested :data:`MAX_NESTING` deep.
+    """
     if not isinstance(policy, Policy):
         check.fail("policy", "a cyclr policy", policy, TypeError)
     steps = check.positive_int("steps", steps)
+    start_lr = check.non_negative("start_lr", start_lr)
+    if policy.nesting >= MAX_NESTING:
+        check.fail("policy", f"a policy with Joins nested less than {MAX_NESTING} deep", policy)
     return Join((Linear(start_lr, policy(0), steps), policy), (steps,))

@@ -15,8 +15,8 @@ from keras import ops
 
 from cyclr import validate as check
 from cyclr.policy import Policy
-from cyclr_tf.ops import INT, KERAS_OPS
-from cyclr_tf.schedule import as_policy
+from cyclr_tf.ops import KERAS_OPS
+from cyclr_tf.schedule import as_policy, as_step
 
 #: The optimizers whose momentum term cyclr can cycle, and the attribute holding it.
 MOMENTUM_ATTRIBUTES = {
@@ -46,7 +46,7 @@ class CycledValue(float):
 
     def tensor(self, dtype: Any = None) -> Any:
         """The policy's value at the optimizer's current step, as a tensor."""
-        value = self.policy.formula(KERAS_OPS, ops.cast(self.optimizer.iterations, INT))
+        value = self.policy.formula(KERAS_OPS, as_step(self.optimizer.iterations))
         return value if dtype is None else ops.cast(value, dtype)
 
     def __tf_tensor__(self, dtype: Any = None, name: Any = None) -> Any:
@@ -74,19 +74,37 @@ def _inner(optimizer: Any) -> Any:
 
 
 def cycle_momentum(optimizer: Any, policy: Policy | dict[str, Any]) -> Any:
-    """Make ``optimizer``'s momentum follow ``policy`` (returns ``optimizer``, changed in place).
+    """Make ``optimizer``'s momentum follow ``policy``: update ``k`` uses ``policy(k)``, like the
+    learning rate (Smith 2018, "A disciplined approach to neural network hyper-parameters",
+    arXiv:1803.09820: high momentum while the LR is low, low while it is high).
 
     ``SGD`` (``momentum``, with or without Nesterov) and ``Adam``, ``AdamW``, ``Adamax``
-    (``beta_1``; ``beta_2`` is left alone). Update ``k`` uses ``policy(k)``, like the
-    learning rate. Call it before the first ``fit``: Keras traces the hyperparameters into the
-    training function then. ``SGD`` must be built with ``momentum > 0`` (otherwise Keras creates
-    no velocity). Adam's bias correction uses the current ``beta_1``, as PyTorch does.
+    (``beta_1``; ``beta_2`` is left alone). Call it before the first ``fit``: Keras traces the
+    hyperparameters into the training function then. Adam's bias correction uses the current
+    ``beta_1``, as PyTorch does.
 
-    A ``.keras`` file stores the optimizer's original momentum, not the cycle (Keras 3 restores
-    optimizer hyperparameters as plain floats): call ``cycle_momentum`` again after loading.
+    Hazards: ``SGD`` must be built with ``momentum > 0`` (otherwise Keras creates no velocity);
+    TensorFlow backend only; no gradient accumulation. A ``.keras`` file stores the optimizer's
+    original momentum, not the cycle (Keras 3 restores optimizer hyperparameters as plain
+    floats): call ``cycle_momentum`` again after loading.
 
     >>> sgd = cycle_momentum(keras.optimizers.SGD(sched, momentum=0.9),
     ...                      policy.one_cycle_momentum(total_steps=1000))
+
+    Args:
+        optimizer: a Keras optimizer with a momentum term (or a ``LossScaleOptimizer`` around
+            one).
+        policy: the momentum as a function of the optimizer update, a
+            :class:`cyclr.policy.Policy` or its config (usually
+            :func:`cyclr.policy.one_cycle_momentum`, or a cycle inverted against the LR's).
+
+    Returns:
+        ``optimizer`` itself, changed in place.
+
+    Raises:
+        TypeError: ``optimizer`` has no momentum term cyclr knows; ``policy`` is not a policy.
+        ValueError: ``optimizer`` built with zero momentum, with gradient accumulation, or on a
+            backend other than TensorFlow; a value of ``policy`` too large for float32.
     """
     policy = as_policy(policy)
     target = _inner(optimizer)
@@ -120,18 +138,27 @@ def cycled_values(optimizer: Any) -> dict[str, CycledValue]:
 class LRLogger(keras.callbacks.Callback):
     """Puts the real learning rate (and the momentum, when cycled) into ``logs``.
 
-    ``logs["learning_rate"]`` is the learning rate the epoch started with (``per_batch=True``:
-    the one the batch's update used), read from the optimizer itself, so ``History``,
-    ``CSVLogger`` and custom callbacks see the schedule's values. A momentum cycled by
-    :func:`cycle_momentum` is logged under its attribute name (``"momentum"`` or ``"beta_1"``).
-    Put it before ``CSVLogger`` in the callback list: callbacks see ``logs`` in list order.
+    ``logs["learning_rate"]`` is the learning rate read from the optimizer itself, so ``History``,
+    ``CSVLogger`` and custom callbacks see the schedule's values (Keras 3 logs none; its
+    ``_decayed_lr`` is gone). A momentum cycled by :func:`cycle_momentum` is logged under its
+    attribute name (``"momentum"`` or ``"beta_1"``). Put it before ``CSVLogger`` in the callback
+    list: callbacks see ``logs`` in list order.
+
+    Args:
+        per_batch: ``False`` (default): each epoch logs the values its first update used.
+            ``True``: each batch also logs the values its update used (costs a host read per
+            batch).
+
+    Returns:
+        A Keras callback.
+
+    Raises:
+        TypeError: ``per_batch`` is not a bool.
     """
 
     def __init__(self, per_batch: bool = False):
         super().__init__()
-        if not isinstance(per_batch, bool):
-            check.fail("per_batch", "a bool", per_batch, TypeError)
-        self.per_batch = per_batch
+        self.per_batch = check.boolean("per_batch", per_batch)
         self._epoch_values: dict[str, float] = {}
         self._batch_values: dict[str, float] = {}
         if per_batch:  # only then: Keras dispatches batch hooks asynchronously unless overridden

@@ -17,53 +17,98 @@ from keras import ops
 
 from cyclr import validate as check
 from cyclr.policy import Policy, from_config
-from cyclr_tf.ops import INT, KERAS_OPS
+from cyclr_tf.ops import INT, KERAS_OPS, MAX_LEVEL
+
+_LARGEST_STEP = int(np.iinfo(INT).max)
 
 
 def as_policy(policy: Any) -> Policy:
-    """``policy`` itself, or the policy its config describes; ``TypeError`` naming ``policy``
-    for anything else."""
-    if isinstance(policy, Policy):
-        return policy
+    """``policy`` itself, or the policy its config describes, checked for float32.
+
+    Raises:
+        TypeError: naming ``policy``, for anything but a policy or a valid policy config.
+        ValueError: naming the field responsible, when a value of the policy (one of its
+            :attr:`~cyclr.policy.Policy.levels`) is above :data:`cyclr_tf.ops.MAX_LEVEL`:
+            float32, in which Keras computes it, would overflow to inf.
+    """
     if isinstance(policy, dict):
         try:
-            return from_config(policy)
+            policy = from_config(policy)
         except (TypeError, ValueError) as err:
             check.fail("policy", f"a cyclr policy or a valid policy config ({err})", policy,
                        TypeError)
-    check.fail("policy", "a cyclr policy (from cyclr.policy) or its config dict", policy,
-               TypeError)
+    if not isinstance(policy, Policy):
+        check.fail("policy", "a cyclr policy (from cyclr.policy) or its config dict", policy,
+                   TypeError)
+    for level in policy.levels:
+        if level.value > MAX_LEVEL:
+            where = "" if level.meaning == level.field.rsplit(".", 1)[-1] else (
+                f"such that {level.meaning} is ")
+            check.fail(level.field, f"{where}at most 2**127 (1.7e38) in a Keras schedule, which "
+                       f"computes in float32 (it is {level.value:.3g})", level.received)
+    return policy
 
 
 def as_step(step: Any) -> Any:
-    """``step`` as an ``INT`` tensor (int64 on TensorFlow). Python and numpy integers (and
-    arrays) are validated eagerly; a tensor or variable must have an integer dtype (its values
-    are not checked, so that the schedule stays branch-free inside a graph)."""
+    """``step`` as an ``INT`` tensor (int64 on TensorFlow).
+
+    Python and numpy integers (and arrays, lists) are validated eagerly, as the core does. A
+    tensor or variable must have a signed integer dtype; its values are not checked, so that the
+    schedule stays branch-free inside a graph: a negative value is clamped to step 0.
+
+    Raises:
+        TypeError: a bool, float, string or unsigned tensor (an unsigned step above
+            ``2**63 - 1`` would wrap around to a negative int64), or another type.
+        ValueError: a Python or numpy step that is negative, fractional or above ``2**63 - 1``
+            (``2**31 - 1`` where the backend's step dtype is int32, as on JAX).
+    """
     if isinstance(step, (numbers.Number, np.generic, np.ndarray, list, tuple)):
-        return ops.convert_to_tensor(check.step(step), dtype=INT)
-    dtype = getattr(step, "dtype", None)
-    if dtype is None or "int" not in keras.backend.standardize_dtype(dtype):
-        check.fail("step", "an integer (Python, numpy, or an integer tensor or variable)", step,
-                   TypeError)
-    return ops.cast(step, INT)
+        k = check.step(step)
+        if np.max(k, initial=0) > _LARGEST_STEP:  # int32 steps (JAX): no silent wrap either
+            check.fail("step", f"at most {_LARGEST_STEP} on the {keras.backend.backend()} "
+                       f"backend, whose step dtype is {INT}", step)
+        return ops.convert_to_tensor(k, dtype=INT)
+    try:
+        dtype = keras.backend.standardize_dtype(step.dtype)
+    except (AttributeError, TypeError, ValueError):
+        dtype = ""
+    if not dtype.startswith("int"):
+        check.fail("step", "an integer (Python, numpy, or a signed integer tensor or variable: "
+                   "int32 or int64)", step, TypeError)
+    return ops.maximum(ops.cast(step, INT), 0)
 
 
 @keras.saving.register_keras_serializable(package="cyclr")
 class Schedule(keras.optimizers.schedules.LearningRateSchedule):
     """The learning rate of a cyclr policy, for any Keras 3 optimizer.
 
+    ``schedule(k) = policy(k)`` in float32, where ``k`` is the optimizer's update count
+    (``optimizer.iterations``, read before each update). The integer arithmetic happens on the
+    int64 step before any float conversion, so the value stays within ``1e-6 * max_lr`` of the
+    core's float64 value up to step ``10**10`` and beyond (Keras' own schedules and TF Addons'
+    cast the step to float32 and drift by whole steps beyond ``2**24``).
+
     >>> sched = Schedule(policy.Triangular2(base_lr=1e-3, max_lr=0.1, step_size=800))
     >>> optimizer = keras.optimizers.SGD(learning_rate=sched, momentum=0.9)
 
-    ``schedule(step)`` accepts a Python or numpy integer, an integer tensor (``int32`` or
-    ``int64``) or the optimizer's ``iterations`` variable, and returns a ``float32`` tensor:
-    the policy's value at that step. The integer arithmetic happens on the ``int64`` step
-    before any float conversion, so the value stays within ``1e-6 * max_lr`` of the core's
-    float64 value up to step ``10**10`` and beyond.
+    Args:
+        policy: a :class:`cyclr.policy.Policy`, or its config dict.
 
-    ``get_config()`` is ``{"policy": policy.to_config()}`` (JSON); the class is registered as
-    ``"cyclr>Schedule"``, so a ``.keras`` file holding it loads with
-    ``keras.saving.load_model`` in any process that has imported ``cyclr_tf``.
+    Returns:
+        A ``LearningRateSchedule``; ``schedule(step)`` accepts a Python or numpy integer (or
+        array), an ``int32``/``int64`` tensor or the optimizer's ``iterations`` variable and
+        returns a ``float32`` tensor of the step's shape. ``get_config()`` is
+        ``{"policy": policy.to_config()}`` (JSON); the class is registered as
+        ``"cyclr>Schedule"``, so a ``.keras`` file holding it loads with
+        ``keras.saving.load_model`` in any process that has imported ``cyclr_tf``.
+
+    Raises:
+        TypeError: ``policy`` is not a policy or a valid config (naming ``policy``); when
+            called, a step of the wrong type (see :func:`as_step`).
+        ValueError: a value of the policy above 2**127 (float32 would overflow), naming the
+            field; when called, a Python or numpy step that is negative, fractional or above
+            ``2**63 - 1``. Tensor steps are not checked (a graph has no room for a branch): a
+            negative one is clamped to 0.
     """
 
     def __init__(self, policy: Policy | dict[str, Any]):

@@ -46,7 +46,8 @@ def _policies(name: str, value: Any, n_groups: int) -> tuple[Policy, ...]:
         check.fail(name, "a cyclr policy or a sequence of them (one per param group)", value,
                    TypeError)
     if len(value) != n_groups:
-        check.fail(name, f"one policy per param group ({n_groups}), got {len(value)}", value)
+        check.fail(name, f"a policy, or a sequence with one policy per param group "
+                   f"({n_groups})", value)
     return tuple(value)
 
 
@@ -74,31 +75,51 @@ def _evaluate(policies: tuple[Policy, ...], k: int, n_groups: int) -> list[float
 class Scheduler(LRScheduler):
     """Set each param group's LR (and optionally momentum) to ``policy(k)`` at update ``k``.
 
+    After construction ``last_epoch == 0`` and the optimizer holds ``policy(0)``; each
+    ``step()``, called after ``optimizer.step()``, moves to the next update:
+
+        param_group["lr"] = policy(last_epoch)     # after every step()
+
     Args:
-        optimizer: the wrapped optimizer.
+        optimizer: the wrapped ``torch.optim.Optimizer``.
         policy: a :class:`cyclr.policy.Policy` for every param group, or a sequence with one
-            policy per group.
+            policy per group. Its step is the optimizer update (not the epoch).
         momentum: ``None`` (default: momentum is never touched), or a policy (or one per group)
             for ``momentum`` (SGD, RMSprop) or ``betas[0]`` (Adam, AdamW, NAdam, ...);
-            ``betas[1:]`` are left as they are. Momentum usually cycles against the LR:
-            ``policy.Triangular(base_lr=0.95, max_lr=0.85, ...)`` or
-            :func:`cyclr.policy.one_cycle_momentum`.
+            ``betas[1:]`` are left as they are. Momentum usually cycles against the LR
+            (Smith 2018, arXiv:1803.09820): ``policy.Triangular(base_lr=0.95, max_lr=0.85, ...)``
+            or :func:`cyclr.policy.one_cycle_momentum`.
         last_epoch: as in torch: ``-1`` for a fresh start, else the index of the last update
-            already done, so the scheduler starts at update ``last_epoch + 1``. Resuming from a
-            checkpoint is better done with :meth:`load_state_dict`.
+            already done (``0 <= last_epoch < 2**63 - 1``), so the scheduler starts at update
+            ``last_epoch + 1``. Resuming from a checkpoint is better done with
+            :meth:`load_state_dict`.
+
+    Returns:
+        An ``LRScheduler``; ``state_dict()`` holds plain ints, strings and JSON policy configs,
+        so ``torch.load(weights_only=True)`` reads a checkpoint holding it.
+
+    Raises:
+        TypeError: ``optimizer`` is not an optimizer; ``policy`` or ``momentum`` is not a policy
+            or a sequence of them; ``last_epoch`` is not an integer.
+        ValueError: the wrong number of policies for the param groups; ``momentum`` for an
+            optimizer with neither ``momentum`` nor ``betas``; ``last_epoch`` below -1 or at
+            ``2**63 - 1`` or above. Nothing is changed in the optimizer when it raises.
 
     Stepping past the end of a finite policy holds its final value; it never raises. Unlike
     torch's schedulers, construction needs no ``'initial_lr'`` in the param groups and adds none,
     ``get_lr()`` is pure, and ``step()`` never warns about the call order (that warning misfires
-    when a ``GradScaler`` skips an update).
+    when a ``GradScaler`` skips an update). Param groups added after construction are not
+    supported: ``step()`` raises; build the scheduler after ``add_param_group()``.
     """
 
     def __init__(self, optimizer: Optimizer, policy: Policy | Sequence[Policy],
                  momentum: Policy | Sequence[Policy] | None = None, last_epoch: int = -1) -> None:
         if not isinstance(optimizer, Optimizer):
             check.fail("optimizer", "a torch.optim.Optimizer", optimizer, TypeError)
+        # the scheduler starts at update last_epoch + 1, which must be a step (<= MAX_STEP)
         last_epoch = check.integer("last_epoch", last_epoch, -1, "-1 (a fresh start) or the "
-                                   "index of the last update done (an integer >= 0)")
+                                   f"index of the last update done (an integer from 0 to "
+                                   f"{check.MAX_STEP - 1})", maximum=check.MAX_STEP - 1)
         self.optimizer = optimizer
         self._configure(policy, momentum)  # validates everything before the optimizer is touched
         self._write(last_epoch + 1)
@@ -207,6 +228,16 @@ def lightning_config(scheduler: LRScheduler) -> dict[str, Any]:
             opt = torch.optim.SGD(self.parameters(), lr=0.1, momentum=0.9)
             sched = Scheduler(opt, policy.OneCycle(max_lr=0.1, total_steps=n_updates))
             return {"optimizer": opt, "lr_scheduler": lightning_config(sched)}
+
+    Args:
+        scheduler: a torch ``LRScheduler`` whose step is the optimizer update (a
+            :class:`Scheduler`).
+
+    Returns:
+        ``{"scheduler": scheduler, "interval": "step", "frequency": 1}``.
+
+    Raises:
+        TypeError: ``scheduler`` is not an ``LRScheduler``.
     """
     if not isinstance(scheduler, LRScheduler):
         check.fail("scheduler", "a torch LRScheduler (e.g. cyclr_torch.Scheduler)", scheduler,
