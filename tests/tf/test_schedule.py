@@ -3,18 +3,16 @@ config round trips."""
 
 import json
 
+import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
-tf = pytest.importorskip("tensorflow")
-
-import keras  # noqa: E402
-
-from cyclr import ops as core_ops  # noqa: E402
-from cyclr import policy  # noqa: E402
-from cyclr_tf.ops import KERAS_OPS  # noqa: E402
-from cyclr_tf.schedule import Schedule  # noqa: E402
-from tests.tf.keras_probe import POLICIES, max_error  # noqa: E402
+from cyclr import ops as core_ops
+from cyclr import policy
+from cyclr_tf.ops import KERAS_OPS
+from cyclr_tf.schedule import Schedule
+from tests.tf.keras_probe import POLICIES, max_error
 
 TOLERANCE = 1e-6  # of the largest LR
 

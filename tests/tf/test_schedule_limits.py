@@ -5,21 +5,19 @@ import inspect
 import math
 import re
 
+import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-tf = pytest.importorskip("tensorflow")
-
-import keras  # noqa: E402
-
-from cyclr import ops as core_ops  # noqa: E402
-from cyclr import policy  # noqa: E402
-from cyclr_tf.callbacks import LRLogger, cycle_momentum  # noqa: E402
-from cyclr_tf.ops import KERAS_OPS, MAX_LEVEL  # noqa: E402
-from cyclr_tf.schedule import Schedule  # noqa: E402
-from tests import strategies as S  # noqa: E402
+from cyclr import ops as core_ops
+from cyclr import policy
+from cyclr_tf.callbacks import LRLogger, cycle_momentum
+from cyclr_tf.ops import KERAS_OPS, MAX_LEVEL
+from cyclr_tf.schedule import Schedule
+from tests import strategies as S
 
 MAX = 2**63 - 1
 TINY32 = 1.2e-37  # float32 values below ~1.2e-38 may be flushed to 0 (XLA on CPU does)

@@ -7,12 +7,11 @@ exact values where tfa's float32 step drifts.
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
-tf = pytest.importorskip("tensorflow")
-
-from cyclr import policy  # noqa: E402
-from cyclr_tf.schedule import Schedule  # noqa: E402
-from tests.tf.tfa_reference import cyclical_learning_rate, scale  # noqa: E402
+from cyclr import policy
+from cyclr_tf.schedule import Schedule
+from tests.tf.tfa_reference import cyclical_learning_rate, scale
 
 GAMMA = 0.9995
 

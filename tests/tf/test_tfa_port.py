@@ -9,19 +9,17 @@ loads as a ``.keras`` file.
 
 import json
 
+import keras
 import numpy as np
 import pytest
+import tensorflow as tf
+from keras import ops
 
-tf = pytest.importorskip("tensorflow")
-
-import keras  # noqa: E402
-from keras import ops  # noqa: E402
-
-import cyclr_tf  # noqa: E402
-import cyclr_tf.tfa as tfa  # noqa: E402
-from cyclr import policy  # noqa: E402
-from tests.tf.keras_probe import LRReader, max_error, run_python  # noqa: E402
-from tests.tf.tfa_reference import cyclical_learning_rate, scale  # noqa: E402
+import cyclr_tf
+import cyclr_tf.tfa as tfa
+from cyclr import policy
+from tests.tf.keras_probe import LRReader, max_error, run_python
+from tests.tf.tfa_reference import cyclical_learning_rate, scale
 
 LO, HI, STEP_SIZE, GAMMA = 1e-3, 0.1, 250, 0.9995
 KW = {"initial_learning_rate": LO, "maximal_learning_rate": HI, "step_size": STEP_SIZE}

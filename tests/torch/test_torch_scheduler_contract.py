@@ -2,17 +2,16 @@
 every order, torch.load(weights_only=True), pickling, last_epoch as torch means it."""
 
 import copy
-import io
 import json
 import pickle
 import warnings
 
 import pytest
+import torch
 
-torch = pytest.importorskip("torch")
-
-from cyclr import policy  # noqa: E402
-from cyclr_torch.scheduler import Scheduler, lightning_config  # noqa: E402
+from cyclr import policy
+from cyclr_torch.scheduler import Scheduler, lightning_config
+from tests.torch.torch_probe import saved
 
 TRI2 = policy.Triangular2(base_lr=1e-3, max_lr=0.1, step_size=4, step_size_down=6)
 MOM = policy.Triangular2(base_lr=0.95, max_lr=0.85, step_size=4, step_size_down=6)
@@ -181,12 +180,6 @@ def test_lightning_config_needs_a_scheduler():
 
 # --- state: save, load, resume ----------------------------------------------------------------
 
-def saved(obj):
-    """torch.save + torch.load(weights_only=True), as a checkpoint does."""
-    buf = io.BytesIO()
-    torch.save(obj, buf)
-    buf.seek(0)
-    return torch.load(buf, weights_only=True)
 
 
 def test_state_dict_is_plain_data():

@@ -2,16 +2,15 @@
 policies built from numpy values, messages that show the value received."""
 
 import inspect
-import io
 
 import numpy as np
 import pytest
+import torch
 
-torch = pytest.importorskip("torch")
-
-from cyclr import policy  # noqa: E402
-from cyclr_torch.scheduler import Scheduler, lightning_config  # noqa: E402
-from tests import strategies as S  # noqa: E402
+from cyclr import policy
+from cyclr_torch.scheduler import Scheduler, lightning_config
+from tests import strategies as S
+from tests.torch.torch_probe import saved
 
 MAX = 2**63 - 1
 TRI = policy.Triangular(0.001, 0.1, step_size=4)
@@ -25,11 +24,6 @@ def sgd(groups=1):
     return torch.optim.SGD(params, lr=1.0, momentum=0.5)
 
 
-def saved(obj):
-    buf = io.BytesIO()
-    torch.save(obj, buf)
-    buf.seek(0)
-    return torch.load(buf, weights_only=True)
 
 
 # --- last_epoch at the int64 edge (issue 12.8) ----------------------------------------------------
