@@ -30,11 +30,17 @@ runs. What becomes of the runs (statistics, CSV files, report, plots) is in :mod
 from __future__ import annotations
 
 import argparse
+import ctypes
+import ctypes.util
 import functools
+import multiprocessing
+import os
+import signal
 import sys
 import time
 from collections import Counter
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -132,6 +138,9 @@ def register(subparsers) -> None:
     p.add_argument("--batch-size", type=positive_int, default=350, help="rows per update")
     p.add_argument("--threads", type=positive_int, default=1,
                    help="CPU threads per backend (this small model is fastest on one)")
+    p.add_argument("--jobs", type=positive_int, default=None,
+                   help="backends trained side by side, one process each (default: as many as "
+                        "the CPU cores allow at --threads each; 1: one after the other)")
     p.add_argument("--out", default="results/compare", metavar="DIR",
                    help="folder for runs.csv, summary.csv, report.md and the figures")
     p.add_argument("--no-clean", action="store_true",
@@ -232,10 +241,7 @@ def run(args: argparse.Namespace, data, path: str | None, trainers: dict[str, T.
     SECONDS.clear()
     try:
         start = time.perf_counter()
-        runs = []
-        for trainer in trainers.values():
-            for seed in range(args.seeds):
-                runs += _run_backend_seed(trainer, seed, data, args)
+        runs = _all_runs(trainers, data, args)
         lap = time.perf_counter()
         reference = gradient_boosting(data)
         SECONDS["gradient boosting"] += time.perf_counter() - lap
@@ -300,6 +306,46 @@ SYNTHETIC_BANNER = (
 
 
 # ------------------------------------------------------------------------------- the runs
+
+
+def _all_runs(trainers: dict[str, T.Trainer], data, args: argparse.Namespace) -> list[Run]:
+    """Every run of every backend, in backend order. The backends are independent, so with
+    CPU cores to spare (``--threads`` each; ``--jobs`` sets the number) they train side by
+    side, one process each; the numbers are the same as one after the other."""
+    cores = max(1, (os.cpu_count() or 1) // args.threads)
+    workers = min(len(trainers), args.jobs or cores)
+    if workers == 1:
+        return [run for trainer in trainers.values() for run in _backend_runs(trainer, data, args)]
+    options = argparse.Namespace(**{k: v for k, v in vars(args).items()
+                                    if k not in ("prepare", "parser")})
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_die_with_parent) as pool:
+        futures = [pool.submit(_backend_runs_in_process, backend, data, options)
+                   for backend in trainers]
+        results = [future.result() for future in futures]
+    for _, seconds in results:
+        SECONDS.update(seconds)
+    return [run for runs, _ in results for run in runs]
+
+
+def _backend_runs(trainer: T.Trainer, data, args: argparse.Namespace) -> list[Run]:
+    return [run for seed in range(args.seeds) for run in _run_backend_seed(trainer, seed, data,
+                                                                            args)]
+
+
+def _backend_runs_in_process(backend: str, data, args: argparse.Namespace):
+    """:func:`_backend_runs` in a worker process: its runs and its seconds per phase."""
+    trainer = T.load(backend, device=args.device, threads=args.threads, verbose=args.verbose)
+    return _backend_runs(trainer, data, args), dict(SECONDS)
+
+
+def _die_with_parent() -> None:
+    """A worker ends when ``cyclr compare`` does, killed or not (Linux; elsewhere a no-op)."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
 
 
 def clr_step_size(args: argparse.Namespace, ipe: int) -> int:

@@ -223,3 +223,23 @@ def test_a_step_size_longer_than_the_run_is_warned_about(capsys, tmp_path, monke
     assert main(["compare", "--backends", "torch", "--epochs", str(epochs), "--synthetic-rows",
                  "300", "--step-size-epochs", str(step), "--out", str(tmp_path / "o")]) == 0
     assert ("will not complete a cycle" in capsys.readouterr().err) == warned
+
+
+def test_backends_side_by_side_give_the_numbers_of_one_after_the_other(tmp_path):
+    pytest.importorskip("torch")
+    pytest.importorskip("tensorflow")
+    summaries = []
+    for jobs in ("1", "2"):
+        out = tmp_path / f"jobs{jobs}"
+        env = {**os.environ, "CYCLR_CARDIO_CSV": ""}
+        proc = subprocess.run([sys.executable, "-m", "cyclr_cardio", "compare", "--epochs", "2",
+                               "--seeds", "1", "--synthetic-rows", "1500", "--policies",
+                               "constant,clr", "--jobs", jobs, "--out", str(out)], env=env,
+                              capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        with open(out / "summary.csv", newline="") as f:
+            summaries.append([{k: r[k] for k in ("backend", "policy", "test_accuracy",
+                                                 "final_val_accuracy", "schedule")}
+                              for r in csv.DictReader(f)])
+    assert summaries[0] == summaries[1]
+    assert [r["backend"] for r in summaries[0]] == ["tf", "tf", "torch", "torch"]
