@@ -5,6 +5,7 @@ rank's model, optimizer and random state are restored bit for bit."""
 
 import math
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -150,3 +151,36 @@ def test_training_after_the_test_equals_training_an_untested_twin(ranks):
         tested, twin = rank["restore"]["trained"]
         del tested["param ids"], twin["param ids"]
         assert_identical(twin, tested)
+
+
+EXAMPLE = ROOT / "docs" / "examples" / "rangetest_ddp.py"
+
+
+def test_the_docs_two_process_example_prints_the_same_on_both_ranks():
+    """docs/examples/rangetest_ddp.py on 2 processes with the variables torchrun would set."""
+    path = os.pathsep.join(p for p in (str(ROOT / "src"), os.environ.get("PYTHONPATH")) if p)
+    common = {**os.environ, "PYTHONPATH": path, "MASTER_ADDR": "127.0.0.1",
+              "MASTER_PORT": str(free_port()), "WORLD_SIZE": "2", "CUDA_VISIBLE_DEVICES": ""}
+    procs = [subprocess.Popen([sys.executable, str(EXAMPLE)], cwd=ROOT, text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              start_new_session=True,
+                              env={**common, "RANK": str(r), "LOCAL_RANK": str(r)})
+             for r in range(2)]
+    outputs = []
+    try:
+        for proc in procs:
+            out, err = proc.communicate(timeout=TIMEOUT)
+            assert proc.returncode == 0, err[-3000:]
+            outputs.append(out.strip())
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+    assert outputs[0].startswith("rank 0 of 2: ") and outputs[1].startswith("rank 1 of 2: ")
+    assert outputs[0][len("rank 0"):] == outputs[1][len("rank 1"):]   # the same curve and bounds
+    # docs/rangetest.md shows this output; numbers may differ on other CPUs, the words may not
+    docs = (ROOT / "docs" / "rangetest.md").read_text()
+    shown = [line for line in docs.splitlines() if line.startswith("rank 0 of 2: ")]
+    assert [re.sub(r"[0-9a-f]{16}|[\d.e+-]+", "#", line) for line in shown] == [
+        re.sub(r"[0-9a-f]{16}|[\d.e+-]+", "#", outputs[0])]
