@@ -73,14 +73,16 @@ def range_test(model: torch.nn.Module, optimizer: torch.optim.Optimizer,
     Several ranks (``DistributedDataParallel`` under ``torchrun``, Lightning, ...): call
     ``range_test`` on every rank of the group with the same ``sweep``, each rank feeding its own
     shard. Before training, one all-reduce checks that every rank has valid arguments and the
-    same sweep. Each update then computes the rank's loss, all-reduces ``[loss, one error flag
-    per rank]`` (float64; on the CPU for gloo, on the model's device for NCCL), and only then
-    runs ``backward`` (where DDP averages the gradients) and ``optimizer.step()``. The loss
+    same sweep. Each update then computes the rank's loss, fetches the next update's batch,
+    all-reduces ``[loss, one error flag per rank]`` (float64; on the CPU for gloo, on the
+    model's device for NCCL), and only then runs ``backward`` (where DDP averages the
+    gradients) and ``optimizer.step()``. The loss
     recorded is the mean of the ranks' losses (with equal shards and a mean-reduced loss, the
     loss of the global batch), so smoothing, stopping and the suggestion are the same on every
     rank; a NaN on one rank makes the mean NaN and stops every rank at that update. An
-    exception in a rank's batch, forward pass or ``loss_fn`` is re-raised on that rank and
-    becomes a ``RuntimeError`` naming it on the others, at the same update; an exception in
+    exception in a rank's forward pass, ``loss_fn`` or the loading of its next batch is
+    re-raised on that rank and becomes a ``RuntimeError`` naming it on the others, at the same
+    update (before DDP's next forward pass, which broadcasts buffers); an exception in
     ``backward`` or ``optimizer.step()`` outside DDP's gradient all-reduce is reported the same
     way at the next exchange (the next update's, or one after the last update). What cannot be
     reported: an exception inside DDP's gradient all-reduce in ``backward`` leaves the other
@@ -101,14 +103,16 @@ def range_test(model: torch.nn.Module, optimizer: torch.optim.Optimizer,
             check.fail("loss_fn", "a callable loss_fn(output, target)", loss_fn, TypeError)
         stream = _cycled(batches)
         first = next(stream)  # raises for an empty source before anything is touched
+        device = _device(model)
+        ahead = [] if ranks is None else [_to(first, device)]  # see distributed_step
     except Exception as error:
         if ranks is not None:  # tell the other ranks, which are waiting in agree_on
             ranks.agree_on(None, error)
         raise
-    if ranks is not None:
+    if ranks is None:
+        stream = itertools.chain([first], stream)
+    else:
         ranks.agree_on(sweep, None)
-    stream = itertools.chain([first], stream)
-    device = _device(model)
 
     def train_step(lr: float) -> float:
         x, y = _to(next(stream), device)
@@ -124,14 +128,20 @@ def range_test(model: torch.nn.Module, optimizer: torch.optim.Optimizer,
     updates = itertools.count()
 
     def distributed_step(lr: float) -> float:
-        error, value, where = (pending or [None])[0], math.nan, f"at update {next(updates)}"
+        # The next update's batch is fetched before this update's exchange: a rank whose data
+        # loading fails says so here, instead of skipping the collectives that DDP's forward
+        # pass makes (the buffer broadcast) while the other ranks wait in them.
+        k = next(updates)
+        error, value, where = (pending or [None])[0], math.nan, f"at update {k}"
         try:
-            x, y = _to(next(stream), device)
+            x, y = ahead.pop()
             for group in optimizer.param_groups:
                 group["lr"] = lr
             optimizer.zero_grad(set_to_none=True)
             loss = loss_fn(model(x), y)
             value = float(loss.detach())
+            if k + 1 < sweep.num_steps:
+                ahead.append(_to(next(stream), device))
         except Exception as raised:
             error = error or raised
         (total,) = ranks.exchange([value], error, where)  # raises on every rank if one failed

@@ -121,6 +121,19 @@ def scenario_raise_on_rank1(rank, batches):
     return ddp, opt, dict(loss_fn=on_rank(1, 5, boom), batches=batches, sweep=SWEEP)
 
 
+def scenario_batch_fails_on_rank1(rank, batches):
+    """Batch norm: DDP broadcasts its buffers at the start of every forward pass, a collective
+    that a rank whose data loading failed must not leave the other rank waiting in."""
+    ddp, opt = rich_model()
+
+    def loader():
+        for k, batch in enumerate(batches):
+            if rank == 1 and k == 5:
+                raise OSError("data loading failed on purpose")
+            yield batch
+    return ddp, opt, dict(loss_fn=loss_fn, batches=loader(), sweep=SWEEP)
+
+
 def failing_step(rank, at):
     """An optimizer step pre-hook that raises on rank ``rank`` at its update ``at``."""
     calls = []

@@ -170,7 +170,11 @@ def test_the_docs_two_process_example_prints_the_same_on_both_ranks():
     try:
         for proc in procs:
             out, err = proc.communicate(timeout=TIMEOUT)
-            assert proc.returncode == 0, err[-3000:]
+            # gloo's threads sometimes abort the interpreter's exit after the script has
+            # finished (pytorch#179291, see _scheduler_ddp_worker.py): the output is complete
+            torn_down = (proc.returncode == -signal.SIGABRT
+                         and "terminate called without an active exception" in err)
+            assert proc.returncode == 0 or torn_down, err[-3000:]
             outputs.append(out.strip())
     finally:
         for proc in procs:
@@ -184,3 +188,10 @@ def test_the_docs_two_process_example_prints_the_same_on_both_ranks():
     shown = [line for line in docs.splitlines() if line.startswith("rank 0 of 2: ")]
     assert [re.sub(r"[0-9a-f]{16}|[\d.e+-]+", "#", line) for line in shown] == [
         re.sub(r"[0-9a-f]{16}|[\d.e+-]+", "#", outputs[0])]
+
+
+def test_a_failing_batch_on_one_rank_makes_every_rank_raise(ranks):
+    assert ranks[1]["batch_fails_on_rank1"]["error"] == ["OSError",
+                                                         "data loading failed on purpose"]
+    kind, message = ranks[0]["batch_fails_on_rank1"]["error"]
+    assert kind == "RuntimeError" and "rank 1 raised an exception" in message
