@@ -117,7 +117,7 @@ def scenario_nan_on_rank1(rank, batches):
 
 
 def scenario_raise_on_rank1(rank, batches):
-    ddp, opt = plain_setup()
+    ddp, opt = rich_model()  # after DDP's buffer broadcast in the forward pass
     return ddp, opt, dict(loss_fn=on_rank(1, 5, boom), batches=batches, sweep=SWEEP)
 
 
