@@ -1,8 +1,14 @@
 """The LR range test for a compiled Keras 3 model: one ``train_on_batch`` per LR, everything else
-in :class:`cyclr.rangetest.Sweep`; the model and optimizer are restored bit for bit afterwards."""
+in :class:`cyclr.rangetest.Sweep`; the model and optimizer are restored bit for bit afterwards.
+
+Under a ``tf.distribute`` strategy with several replicas in this process (``MirroredStrategy``)
+each global batch is split over the replicas, as ``fit`` does, and every replica's copy of every
+variable is restored.
+"""
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import keras
@@ -48,6 +54,22 @@ def range_test(model: keras.Model, x: Any, y: Any, sweep: Sweep | None = None, *
     ``iterations``, ``learning_rate``). An optimizer that was not built yet is built first (its
     fresh slots are zeros, as on the first update of ``fit``); an unbuilt model is built by a
     call on the first batch.
+
+    A model built and compiled in ``strategy.scope()`` of a ``tf.distribute.MirroredStrategy``
+    (or any strategy whose replicas all run in this process) is tested on its replicas: each
+    batch of ``batch_size`` rows (the global batch) is split into one shard per replica, in
+    order (``np.array_split``), placed on the replica's device, and ``train_on_batch`` runs one
+    synchronous update, with gradients summed over the replicas from losses Keras scales by
+    ``1 / replicas``. The loss recorded is the mean of the replicas' losses: with equal shards,
+    the loss of the global batch, so the curve equals a single-device run on the same batches
+    within float32 summation noise (layers that compute batch statistics, such as
+    ``BatchNormalization``, see one shard each, as in ``fit``). ``batch_size`` must be at least
+    the number of replicas. Every replica's copy of every variable is restored, metric
+    variables included. Strategies with replicas in other processes
+    (``MultiWorkerMirroredStrategy`` with several workers, ``ParameterServerStrategy``) are
+    refused before anything changes: each worker would run its own Python loop, and nothing
+    here makes them stop together or raise together. The LRs swept are LRs for the global
+    batch: scale them yourself if you train with another global batch size.
     """
     sweep = Sweep() if sweep is None else sweep
     if not isinstance(sweep, Sweep):
@@ -61,6 +83,8 @@ def range_test(model: keras.Model, x: Any, y: Any, sweep: Sweep | None = None, *
         check.fail("model", "compiled with an optimizer whose learning_rate is a number, not a "
                    "schedule or a callable (the range test sets the LR itself)",
                    optimizer.learning_rate)
+    strategy = _strategy(model)
+    replicas = 1 if strategy is None else strategy.num_replicas_in_sync
     batch_size = check.positive_int("batch_size", batch_size)
     x, y = _rows("x", x), _rows("y", y)
     if len(x) == 0:
@@ -71,6 +95,9 @@ def range_test(model: keras.Model, x: Any, y: Any, sweep: Sweep | None = None, *
     seed = check.integer("seed", seed, 0, "a non-negative integer")
     order = np.random.default_rng(seed).permutation(len(x))
     size = min(batch_size, len(x))
+    if size < replicas:
+        check.fail("batch_size", f"at least the number of replicas ({replicas}), with as many "
+                   "samples, so that every replica gets a shard", batch_size)
     taken = 0
 
     def train_step(lr: float) -> float:
@@ -78,24 +105,77 @@ def range_test(model: keras.Model, x: Any, y: Any, sweep: Sweep | None = None, *
         rows = order[(taken + np.arange(size)) % len(x)]
         taken += size
         optimizer.learning_rate = lr
-        return float(model.train_on_batch(x[rows], y[rows], return_dict=True)["loss"])
+        xb, yb = (x[rows], y[rows]) if replicas == 1 else _shards(strategy, x[rows], y[rows])
+        return float(model.train_on_batch(xb, yb, return_dict=True)["loss"])
 
-    if not model.built:
-        model(x[:size])
-    if not optimizer.built:
-        optimizer.build(model.trainable_variables)
-    state = model.variables + optimizer.variables
-    saved = [v.numpy().copy() for v in state]
-    metric_state = model.metrics_variables
-    saved_metrics = [v.numpy().copy() for v in metric_state]
-    try:
-        return sweep.run(train_step)
-    finally:
-        for variable, value in zip(state, saved):
-            variable.assign(value)
-        model.reset_metrics()  # metrics built during the test start from zero
-        for variable, value in zip(metric_state, saved_metrics):
-            variable.assign(value)
+    with _scope(strategy):
+        if not model.built:
+            model(x[:size])
+        if not optimizer.built:
+            optimizer.build(model.trainable_variables)
+        if replicas > 1:
+            # Keras builds compiled metrics and losses from the first batch it is given, which
+            # cannot be a distributed one: build them from a plain batch first (only shapes).
+            model._maybe_symbolic_build(data_batch=(x[:size], y[:size], None))
+        state = _parts(strategy, model.variables + optimizer.variables)
+        saved = [v.numpy().copy() for v in state]
+        metric_state = _parts(strategy, model.metrics_variables)
+        saved_metrics = [v.numpy().copy() for v in metric_state]
+        try:
+            return sweep.run(train_step)
+        finally:
+            for variable, value in zip(state, saved):
+                variable.assign(value)
+            model.reset_metrics()  # metrics built during the test start from zero
+            for variable, value in zip(metric_state, saved_metrics):
+                variable.assign(value)
+
+
+def _strategy(model: keras.Model) -> Any:
+    """The model's ``tf.distribute`` strategy, if it has replicas (``None`` otherwise, and on
+    the other Keras backends); refuses strategies with replicas in other processes."""
+    if keras.backend.backend() != "tensorflow":
+        return None
+    import tensorflow as tf
+
+    strategy = model.distribute_strategy
+    if isinstance(strategy, tf.distribute.experimental.ParameterServerStrategy) or (
+            strategy.num_replicas_in_sync > 1
+            and strategy.num_replicas_in_sync > len(strategy.extended.worker_devices)):
+        check.fail("model", "built under a strategy whose replicas all run in this process "
+                   "(MirroredStrategy, OneDeviceStrategy, TPUStrategy, none): the range test does "
+                   "not run across workers. Run it on one worker under a MirroredStrategy of "
+                   "its devices", f"{type(strategy).__name__} with "
+                   f"{strategy.num_replicas_in_sync} replicas")
+    return strategy if strategy.num_replicas_in_sync > 1 else None
+
+
+def _scope(strategy: Any) -> Any:
+    return contextlib.nullcontext() if strategy is None else strategy.scope()
+
+
+def _shards(strategy: Any, x: np.ndarray, y: np.ndarray) -> tuple[Any, Any]:
+    """``(x, y)`` split into one shard per replica, in order, each on its replica's device."""
+    import tensorflow as tf
+
+    devices = strategy.extended.worker_devices
+    parts = np.array_split(np.arange(len(x)), strategy.num_replicas_in_sync)
+
+    def shard(context: Any) -> tuple[Any, Any]:
+        i = context.replica_id_in_sync_group
+        with tf.device(devices[i]):
+            return tf.constant(x[parts[i]]), tf.constant(y[parts[i]])
+
+    return strategy.experimental_distribute_values_from_function(shard)
+
+
+def _parts(strategy: Any, variables: list) -> list:
+    """What to save and assign: the variables, or under a strategy with replicas every
+    replica's copy of each (assigning a mirrored variable writes one value to every copy, and
+    a metric's on-read copies would get equal shares of their sum)."""
+    if strategy is None:
+        return list(variables)
+    return [part for v in variables for part in strategy.experimental_local_results(v.value)]
 
 
 def _rows(name: str, value: Any) -> np.ndarray:

@@ -193,3 +193,24 @@ def test_uncompiled_models_and_scheduled_optimizers_are_refused():
     model.compile(keras.optimizers.SGD(schedule), "mse")
     with pytest.raises(ValueError, match="learning_rate is a number"):
         range_test(model, x, y)
+
+
+class MultiWorker:
+    """What a MultiWorkerMirroredStrategy over 2 workers of 2 GPUs shows: 4 replicas, 2 here.
+    (A real one cannot be built in one test process: its variables wait for the other worker.)"""
+
+    num_replicas_in_sync = 4
+
+    class extended:  # noqa: N801
+        worker_devices = ("/job:worker/task:0/device:GPU:0", "/job:worker/task:0/device:GPU:1")
+
+
+def test_strategies_with_replicas_in_other_processes_are_refused_before_anything_changes():
+    model = make_model()
+    model._distribute_strategy = MultiWorker()   # what Keras records when built in its scope
+    before = everything(model)
+    x, y = make_data()
+    with pytest.raises(ValueError, match="Argument `model` must be built under a strategy whose "
+                       "replicas all run in this process"):
+        range_test(model, x, y)
+    assert_identical(before, everything(model))

@@ -279,3 +279,23 @@ def test_wrong_types_raise_type_error(kwargs, name):
             **kwargs}
     with pytest.raises(TypeError, match=rf"Argument `{name}` must be"):
         range_test(**args)
+
+
+def test_process_group_false_or_none_runs_alone_without_torch_distributed():
+    model, optimizer, batches = make_setup("sgd")
+    sweep = Sweep(start_lr=1e-4, end_lr=0.1, num_steps=8)
+    alone = range_test(model, optimizer, loss_fn, batches, sweep, process_group=False)
+    default = range_test(model, optimizer, loss_fn, batches, sweep)
+    np.testing.assert_array_equal(alone.losses, default.losses)
+
+
+def test_a_process_group_needs_torch_distributed():
+    model, optimizer, batches = make_setup("sgd")
+    with pytest.raises(TypeError, match="Argument `process_group` must be a torch.distributed"):
+        range_test(model, optimizer, loss_fn, batches, process_group="gloo")
+    if torch.distributed.is_available() and not torch.distributed.is_initialized():
+        # a ProcessGroup object outside any initialised job
+        group = torch.distributed.ProcessGroup(torch.distributed.HashStore(), 0, 1)
+        with pytest.raises(ValueError, match="Argument `process_group` must be None or False "
+                           "while torch.distributed is not initialised"):
+            range_test(model, optimizer, loss_fn, batches, process_group=group)
