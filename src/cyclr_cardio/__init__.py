@@ -7,4 +7,10 @@ The ``cyclr`` command line (``compare``, ``range-test``, ``plot``), the cardio d
 library (``cyclr``) and the adapters (``cyclr_tf``, ``cyclr_torch``); nothing imports it.
 """
 
+import time
+
 __version__ = "0.1.0"
+
+#: When the application was first imported: the start of a ``cyclr`` command, for the wall
+#: times its outputs report (start-up and data loading included, as a user sees them).
+STARTED = time.perf_counter()

@@ -314,7 +314,8 @@ def render_report(runs, rows, data, reference, args, command, wall, curves=False
         out += ["> **SYNTHETIC DATA.** No data file was given, so these numbers come from cyclr's",
                 "> generated stand-in for the cardio file; they say nothing about the real data.",
                 "> Run with `--data path/to/cardio_train.csv` for those.", ""]
-    out += [f"Regenerate: `{command}` ({wall / 60:.1f} min wall time on {', '.join(devices)}).",
+    out += [f"Regenerate: `{command}` ({wall / 60:.1f} min from start to finish on "
+            f"{', '.join(devices)}).",
             "", f"This report and every file beside it: {provenance} (`run.json` lists them "
             "with their SHA-256).", "", "## Setup", "",
             f"- Data: {data.describe()}.",
