@@ -146,8 +146,9 @@ class LRLogger(keras.callbacks.Callback):
 
     Args:
         per_batch: ``False`` (default): each epoch logs the values its first update used.
-            ``True``: each batch also logs the values its update used (costs a host read per
-            batch).
+            ``True``: each batch also logs the values its own update used, also with
+            ``steps_per_execution > 1`` (Keras then calls batch hooks once per execution, with
+            the execution's last batch). Costs a host read per batch hook.
 
     Returns:
         A Keras callback.
@@ -160,18 +161,26 @@ class LRLogger(keras.callbacks.Callback):
         super().__init__()
         self.per_batch = check.boolean("per_batch", per_batch)
         self._epoch_values: dict[str, float] = {}
-        self._batch_values: dict[str, float] = {}
         if per_batch:  # only then: Keras dispatches batch hooks asynchronously unless overridden
-            self.on_train_batch_begin = self._read_batch
             self.on_train_batch_end = self._log_batch
+
+    def values_at(self, step: Any) -> dict[str, float]:
+        """The learning rate (and cycled momentum) the optimizer uses for update ``step``."""
+        optimizer = self.model.optimizer
+        # Keras keeps the schedule in ``_learning_rate``, with no public accessor; its public
+        # ``learning_rate`` is only the value at the current step
+        schedule = getattr(_inner(optimizer), "_learning_rate", None)
+        scheduled = isinstance(schedule, keras.optimizers.schedules.LearningRateSchedule)
+        lr = schedule(step) if scheduled else optimizer.learning_rate
+        values = {"learning_rate": lr}
+        values.update({name: value.policy.formula(KERAS_OPS, as_step(step))
+                       for name, value in cycled_values(optimizer).items()})
+        return {name: float(ops.convert_to_numpy(ops.convert_to_tensor(value)))
+                for name, value in values.items()}
 
     def current_values(self) -> dict[str, float]:
         """What the optimizer will use for its next update."""
-        optimizer = self.model.optimizer
-        values = {"learning_rate": optimizer.learning_rate}
-        values.update({name: value.tensor() for name, value in cycled_values(optimizer).items()})
-        return {name: float(ops.convert_to_numpy(ops.convert_to_tensor(value)))
-                for name, value in values.items()}
+        return self.values_at(self.model.optimizer.iterations)
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch_values = self.current_values()
@@ -180,9 +189,8 @@ class LRLogger(keras.callbacks.Callback):
         if logs is not None:
             logs.update(self._epoch_values)
 
-    def _read_batch(self, batch, logs=None):
-        self._batch_values = self.current_values()
-
     def _log_batch(self, batch, logs=None):
+        # With steps_per_execution > 1 Keras calls this once per execution, after all of its
+        # updates, with the last batch's index: that batch's update was the optimizer's last.
         if logs is not None:
-            logs.update(self._batch_values)
+            logs.update(self.values_at(self.model.optimizer.iterations - 1))
