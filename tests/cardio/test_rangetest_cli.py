@@ -44,7 +44,10 @@ def test_embedded_data(backend, tmp_path, capsys, monkeypatch):
     assert "on synthetic" in captured.out and f"wrote {out}" in captured.out
     p = pasted_policy(captured.out)
     assert 1e-4 <= p.base_lr < p.max_lr <= 10.0
-    assert p.step_size == 5 * -(-40707 // 350)                  # 5 epochs of the training rows
+    from cyclr_cardio.data import load_dataset
+
+    rows = len(load_dataset().y_train)
+    assert p.step_size == 5 * -(-rows // 350)                   # 5 epochs of the training rows
     assert image.imread(out).shape[:2] == (540, 960)
 
 

@@ -109,3 +109,37 @@ def run_python(script, *args, env=None, timeout=240):
     if done.returncode != 0:
         raise AssertionError(f"subprocess failed ({done.returncode}):\n{done.stderr[-4000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+CONTINUE_IN_A_FRESH_PROCESS = """
+import json, sys
+import numpy as np
+import keras
+from tests.tf.keras_probe import LRReader
+assert not any(name.startswith("cyclr_tf") for name in sys.modules)
+import cyclr_tf  # registers "cyclr>Schedule": no custom_objects, nothing else imported by hand
+
+model = keras.saving.load_model(sys.argv[1])
+assert "cyclr_tf.tfa" not in sys.modules
+data = np.load(sys.argv[2])
+start = int(model.optimizer.iterations)
+reader = LRReader()
+model.fit(data["x"], data["y"], batch_size=4, epochs=int(sys.argv[3]), verbose=0,
+          shuffle=False, callbacks=[reader])
+print(json.dumps({"start": start, "steps": reader.steps, "lrs": reader.lrs,
+                  "losses": reader.losses,
+                  "schedule": model.optimizer.get_config()["learning_rate"]}))
+"""
+
+
+def continued_here_and_fresh(model, x, y, tmp_path, epochs):
+    """Save ``model`` as a ``.keras`` file, then train it ``epochs`` more epochs (batch 4, no
+    shuffling) here and, from the file, in a fresh process that imports only ``cyclr_tf``.
+    Returns (this process's LRReader, what the fresh one saw: start step, steps, LRs, losses,
+    the saved schedule's config)."""
+    path, data = tmp_path / "model.keras", tmp_path / "data.npz"
+    model.save(path)
+    np.savez(data, x=x, y=y)
+    reader = LRReader()
+    model.fit(x, y, batch_size=4, epochs=epochs, verbose=0, shuffle=False, callbacks=[reader])
+    return reader, run_python(CONTINUE_IN_A_FRESH_PROCESS, path, data, epochs)

@@ -8,29 +8,9 @@ import numpy as np
 
 from cyclr import policy
 from cyclr_tf.schedule import Schedule
-from tests.tf.keras_probe import LRReader, max_error, run_python
+from tests.tf.keras_probe import continued_here_and_fresh, max_error
 
 POLICY = policy.warmup(policy.CosineRestarts(0.1, period=6, period_mult=2, min_lr=1e-3), steps=5)
-
-CONTINUE_IN_A_FRESH_PROCESS = """
-import json, sys
-import numpy as np
-import keras
-from tests.tf.keras_probe import LRReader
-assert not any(name.startswith("cyclr_tf") for name in sys.modules)
-import cyclr_tf  # registers "cyclr>Schedule": no custom_objects below
-
-model = keras.saving.load_model(sys.argv[1])
-data = np.load(sys.argv[2])
-start = int(model.optimizer.iterations)
-reader = LRReader()
-model.fit(data["x"], data["y"], batch_size=4, epochs=2, verbose=0, shuffle=False,
-          callbacks=[reader])
-print(json.dumps({"start": start, "steps": reader.steps, "lrs": reader.lrs,
-                  "losses": reader.losses,
-                  "schedule": model.optimizer.get_config()["learning_rate"]}))
-"""
-
 
 def test_keras_file_continues_in_a_fresh_process(tmp_path):
     rng = np.random.default_rng(0)
@@ -41,13 +21,7 @@ def test_keras_file_continues_in_a_fresh_process(tmp_path):
     model.compile(optimizer=keras.optimizers.SGD(Schedule(POLICY), momentum=0.9), loss="mse",
                   jit_compile=True)
     model.fit(x, y, batch_size=4, epochs=2, verbose=0, shuffle=False)
-    path, data = tmp_path / "model.keras", tmp_path / "data.npz"
-    model.save(path)
-    np.savez(data, x=x, y=y)
-
-    reader = LRReader()  # the uninterrupted run, in this process
-    model.fit(x, y, batch_size=4, epochs=2, verbose=0, shuffle=False, callbacks=[reader])
-    fresh = run_python(CONTINUE_IN_A_FRESH_PROCESS, path, data)
+    reader, fresh = continued_here_and_fresh(model, x, y, tmp_path, epochs=2)
 
     assert fresh["schedule"]["registered_name"] == "cyclr>Schedule"
     assert fresh["schedule"]["config"] == {"policy": json.loads(json.dumps(POLICY.to_config()))}

@@ -18,7 +18,7 @@ from keras import ops
 import cyclr_tf
 import cyclr_tf.tfa as tfa
 from cyclr import policy
-from tests.tf.keras_probe import LRReader, max_error, run_python
+from tests.tf.keras_probe import continued_here_and_fresh, max_error
 from tests.tf.tfa_reference import cyclical_learning_rate, scale
 
 LO, HI, STEP_SIZE, GAMMA = 1e-3, 0.1, 250, 0.9995
@@ -247,24 +247,6 @@ def test_the_articles_code_runs_with_only_its_import_changed(monkeypatch):
     assert len(data["history"].history["loss"]) == 6
 
 
-CONTINUE_IN_A_FRESH_PROCESS = """
-import json, sys
-import numpy as np
-import keras
-from tests.tf.keras_probe import LRReader
-import cyclr_tf  # registers "cyclr>Schedule": nothing else from cyclr is imported by hand
-
-model = keras.saving.load_model(sys.argv[1])
-assert "cyclr_tf.tfa" not in sys.modules
-data = np.load(sys.argv[2])
-reader = LRReader()
-model.fit(data["x"], data["y"], batch_size=4, epochs=1, verbose=0, shuffle=False,
-          callbacks=[reader])
-print(json.dumps({"steps": reader.steps, "lrs": reader.lrs,
-                  "schedule": model.optimizer.get_config()["learning_rate"]}))
-"""
-
-
 def test_ported_model_saves_and_loads_in_a_fresh_process(tmp_path):
     rng = np.random.default_rng(1)
     x, y = rng.normal(size=(24, 3)).astype("float32"), rng.normal(size=(24, 1)).astype("float32")
@@ -276,13 +258,7 @@ def test_ported_model_saves_and_loads_in_a_fresh_process(tmp_path):
                               keras.layers.Dense(1)])
     model.compile(optimizer=keras.optimizers.SGD(clr), loss="mse")
     model.fit(x, y, batch_size=4, epochs=2, verbose=0, shuffle=False)
-    path, data = tmp_path / "model.keras", tmp_path / "data.npz"
-    model.save(path)
-    np.savez(data, x=x, y=y)
-
-    reader = LRReader()  # the uninterrupted run, in this process
-    model.fit(x, y, batch_size=4, epochs=1, verbose=0, shuffle=False, callbacks=[reader])
-    fresh = run_python(CONTINUE_IN_A_FRESH_PROCESS, path, data)
+    reader, fresh = continued_here_and_fresh(model, x, y, tmp_path, epochs=1)
 
     want = policy.Triangular2(base_lr=1e-4, max_lr=1e-2, step_size=4)
     assert fresh["schedule"]["registered_name"] == "cyclr>Schedule"
