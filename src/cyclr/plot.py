@@ -31,7 +31,15 @@ RAW, SMOOTHED, BOUNDS = "#9ab8d6", "#1f5f9e", "#f0a030"
 def figure(rows: int = 1, cols: int = 1, *, size: tuple[float, float] | None = None,
            sharex: bool = True) -> tuple[Any, list[Any]]:
     """A matplotlib ``Figure`` on the Agg canvas (no pyplot) and its ``rows * cols`` axes, row
-    by row. ``size`` in inches defaults to 8 x 4.5 for one panel.
+    by row.
+
+    Args:
+        rows, cols: the grid of panels.
+        size: (width, height) in inches; default 8 x 4.5 for one panel.
+        sharex: whether the panels share their x axis.
+
+    Returns:
+        ``(figure, [axes, ...])``.
 
     Raises:
         ModuleNotFoundError: matplotlib is not installed (names the ``plot`` extra).
@@ -52,7 +60,19 @@ def figure(rows: int = 1, cols: int = 1, *, size: tuple[float, float] | None = N
 
 def save(fig: Any, path: str | Path, dpi: int = 120, description: str = "") -> Path:
     """Write ``fig`` as the PNG ``path`` (checked by the same rules as every figure here), with
-    ``description`` in the PNG's ``Description`` text chunk when given."""
+    ``description`` in the PNG's ``Description`` text chunk when given.
+
+    Args:
+        fig: a matplotlib figure (from :func:`figure`).
+        path: a ``.png`` file in an existing folder.
+        dpi: dots per inch. description: text stored in the PNG.
+
+    Returns:
+        The PNG's path.
+
+    Raises:
+        TypeError / ValueError / FileNotFoundError: see :func:`output_path`.
+    """
     out = output_path(path)
     fig.savefig(out, dpi=dpi, metadata={"Description": description} if description else None)
     return out
@@ -126,7 +146,20 @@ def draw_range_test(ax: Any, result: RangeTestResult, *, label: str | None = Non
     ``[base_lr, max_lr]`` shaded (``bounds``), or the reason there is none. With ``raw``, a
     diverging tail is cut off the y axis so the valley stays readable; a non-finite loss is
     marked at the top. Several results can share one axes (``raw=False``, a ``label`` and
-    ``color`` each; the caller then sets the y range)."""
+    ``color`` each; the caller then sets the y range).
+
+    Args:
+        ax: matplotlib axes. result: a :class:`cyclr.rangetest.RangeTestResult`.
+        label, color: the smoothed curve's legend entry and colour.
+        raw: also draw the raw losses (and fit the y range to the curve).
+        bounds: shade the suggested bounds, or say why there are none.
+
+    Returns:
+        None: it draws on ``ax``.
+
+    Raises:
+        AttributeError: ``result`` is not a range-test result.
+    """
     lrs, losses = result.lrs, result.losses
     finite = np.isfinite(losses)
     if raw:
@@ -224,7 +257,19 @@ def draw_schedule(ax: Any, policy: Policy, steps: int, *, color: str = SMOOTHED,
                   label: str | None = None, log: bool = False) -> None:
     """Draw ``policy``'s value at updates ``0 .. steps - 1`` on the matplotlib axes ``ax`` (as
     steps when there are few; at :func:`sampled_steps` when there are very many), on a log axis
-    with ``log``."""
+    with ``log``.
+
+    Args:
+        ax: matplotlib axes. policy: a cyclr policy.
+        steps: updates ``0 .. steps - 1`` (a positive integer).
+        color, label: the line's colour and legend entry. log: a logarithmic y axis.
+
+    Returns:
+        None: it draws on ``ax``.
+
+    Raises:
+        TypeError / ValueError: ``steps`` not a positive integer (from the policy's step check).
+    """
     k = sampled_steps(steps)
     values = policy(k)
     ax.plot(k, values, color=color, lw=1.6 if label is None else 1.2, label=label,

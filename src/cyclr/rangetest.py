@@ -114,7 +114,19 @@ def _beta(smooth: object) -> float:
 def smooth_losses(losses, smooth: float) -> np.ndarray:
     """The bias-corrected exponential moving average of ``losses`` with factor ``smooth`` (0: no
     smoothing); see :class:`_EMA`. Non-finite losses give NaN there and are left out of the
-    average."""
+    average.
+
+    Args:
+        losses: the recorded losses, one per step (a 1-D sequence of numbers).
+        smooth: the EMA factor, in [0, 1).
+
+    Returns:
+        A float64 array of the same length.
+
+    Raises:
+        TypeError / ValueError: ``losses`` not a 1-D sequence of numbers, ``smooth`` outside
+            [0, 1).
+    """
     return _ema(_loss_array(losses), _beta(smooth))
 
 
@@ -124,7 +136,18 @@ def smooth_lrs(lrs, smooth: float) -> np.ndarray:
     steps; plotted at the current LR it would lag behind the raw curve (by 0.7 decades at 100
     steps over 8 decades with ``smooth=0.9``) and push every suggestion to higher LRs. Averaging
     both coordinates with the same weights removes that lag: a loss linear in ``log(lr)`` stays
-    exactly on its line."""
+    exactly on its line.
+
+    Args:
+        lrs: the swept LRs, positive and strictly increasing (1-D).
+        smooth: the EMA factor the losses were smoothed with, in [0, 1).
+
+    Returns:
+        A float64 array of the same length, within ``[lrs[0], max(lrs)]``.
+
+    Raises:
+        TypeError / ValueError: ``lrs`` not positive and increasing, ``smooth`` outside [0, 1).
+    """
     lrs = _lr_array(lrs)
     if len(lrs) == 0:
         return lrs
@@ -211,7 +234,22 @@ def suggest(lrs, losses, method: str = "smith", *, smooth: float = 0.0) -> Sugge
     than 1% of its level, :data:`FLAT_RTOL`), ``"no_descent"`` (it rises instead of falling by
     1%), and
     ``"below_range"`` (the rule's ``max_lr`` is at or below the first LR swept: sweep from a
-    lower ``start_lr``). Bad arguments raise ``TypeError`` / ``ValueError``.
+    lower ``start_lr``).
+
+    Args:
+        lrs: the LRs of the recorded steps, positive and strictly increasing.
+        losses: the loss at each of them (raw mini-batch losses, or already smoothed).
+        method: one of :data:`METHODS`.
+        smooth: the EMA factor to smooth ``losses`` with first, in [0, 1) (0: as given).
+
+    Returns:
+        A :class:`Suggestion`: ``base_lr`` and ``max_lr`` with ``status == "ok"``, or ``None``
+        bounds with the reason.
+
+    Raises:
+        TypeError / ValueError: ``lrs`` and ``losses`` of different lengths or not numbers,
+            ``lrs`` not positive and increasing, an unknown ``method``, ``smooth`` outside
+            [0, 1).
     """
     values = _loss_array(losses)
     x = _lr_array(lrs, len(values))
@@ -307,6 +345,20 @@ class Sweep:
     best so far, measured relative to ``|best|`` (``loss > best + (diverge - 1) * |best|``, so
     negative losses work too), or at the first NaN / inf loss. ``method`` picks the suggestion
     (:func:`suggest`). Arguments are checked on construction, before any model is touched.
+
+    Args:
+        start_lr, end_lr: the first and last LR, ``0 < start_lr < end_lr``.
+        num_steps: optimizer updates in the sweep (at least :data:`MIN_POINTS`).
+        mode: ``"exp"`` or ``"linear"`` spacing.
+        smooth: the EMA factor of the smoothed loss, in [0, 1).
+        diverge: stop when the smoothed loss exceeds this many times its best, > 1.
+        method: the suggestion rule, one of :data:`METHODS`.
+
+    Returns:
+        The plan; :meth:`run` carries it out and returns a :class:`RangeTestResult`.
+
+    Raises:
+        TypeError / ValueError: an argument of the wrong type or value, named.
     """
 
     start_lr: float = 1e-7
