@@ -9,8 +9,9 @@ write do not survive the swap. Each folder holds ``run.json``: the run's id, com
 time, cyclr version, and the SHA-256 of every file it wrote, so a reader can tell which run a
 file belongs to and that the folder is whole.
 
-A folder that exists but was not written by ``cyclr compare`` (no ``run.json``) is refused, so
-``--out .`` can never replace a folder of the user's own.
+A folder that exists but was not written by ``cyclr compare`` (no ``run.json``, and files other
+than the ones it writes) is refused, so ``--out .`` can never replace a folder of the user's
+own.
 """
 
 from __future__ import annotations
@@ -30,6 +31,10 @@ import cyclr_cardio
 __all__ = ["MANIFEST", "RunFolder", "manifest_problems"]
 
 MANIFEST = "run.json"
+#: What ``cyclr compare`` writes: a folder holding only these (an older run, from before
+#: ``run.json``) is one it may replace.
+OUTPUT_NAMES = frozenset({"runs.csv", "summary.csv", "grid.csv", "report.md", "lr_schedule.png",
+                          "val_accuracy.png", "range_test.png", MANIFEST})
 _RENAME_EXCHANGE = 2  # linux/fs.h
 
 
@@ -93,8 +98,8 @@ class RunFolder:
         if self.target.exists() and not self.target.is_dir():
             raise ValueError(f"Argument `--out` must be a folder. Received: --out={target} "
                              "(an existing file)")
-        if self.target.is_dir() and any(self.target.iterdir()) and not (
-                self.target / MANIFEST).is_file():
+        if self.target.is_dir() and not (self.target / MANIFEST).is_file() and any(
+                p.name not in OUTPUT_NAMES for p in self.target.iterdir()):
             raise ValueError(f"Argument `--out` must be a new or empty folder, or one that "
                              f"`cyclr compare` wrote (it holds {MANIFEST}). Received: "
                              f"--out={target} (holds other files, which a run would replace)")

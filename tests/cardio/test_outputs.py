@@ -158,3 +158,14 @@ def test_run_folder_commits_into_a_new_place_and_discards_cleanly(tmp_path):
     again.discard()  # given up: the previous run stays
     assert sorted(p.name for p in (tmp_path / "new").iterdir()) == ["out"]
     assert (tmp_path / "new" / "out" / "a.txt").is_file()
+
+
+def test_a_folder_of_an_older_run_without_run_json_may_be_replaced(tmp_path):
+    older = tmp_path / "results"
+    older.mkdir()
+    for name in ("runs.csv", "summary.csv", "report.md", "lr_schedule.png"):
+        (older / name).write_text("an older run")
+    folder = RunFolder(older, "cyclr compare --test")
+    folder.path("report.md").write_text("new")
+    folder.commit()
+    assert sorted(p.name for p in older.iterdir()) == [MANIFEST, "report.md"]
