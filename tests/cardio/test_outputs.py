@@ -168,4 +168,4 @@ def test_a_folder_of_an_older_run_without_run_json_may_be_replaced(tmp_path):
     folder = RunFolder(older, "cyclr compare --test")
     folder.path("report.md").write_text("new")
     folder.commit()
-    assert sorted(p.name for p in older.iterdir()) == [MANIFEST, "report.md"]
+    assert sorted(p.name for p in older.iterdir()) == ["report.md", MANIFEST]
