@@ -218,3 +218,30 @@ def test_sampled_steps_are_exact_integers_with_both_ends():
     assert k.dtype == np.int64 and len(k) <= MAX_POINTS
     assert k[0] == 0 and k[-1] == 2**63 - 2
     assert (np.diff(k) > 0).all()
+
+
+def test_a_config_nested_too_deep_is_one_line(tmp_path, capsys):
+    config = {"type": "Constant", "lr": 0.1}
+    for _ in range(400):
+        config = {"type": "Join", "policies": [config, {"type": "Constant", "lr": 0.1}],
+                  "boundaries": [10]}
+    path = tmp_path / "deep.json"
+    path.write_text(json.dumps(config))
+    assert main(["plot", "--config", str(path), "-o", str(tmp_path / "x.png")]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and "nested at most" in err[0], err
+    assert not (tmp_path / "x.png").exists()
+
+
+@pytest.mark.parametrize("command", ["compare", "range-test", "plot"])
+def test_help_shows_every_default_and_the_version_is_one_line(capsys, command):
+    with pytest.raises(SystemExit) as done:
+        main([command, "--help"])
+    assert done.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "(default: " in text
+    if command == "compare":
+        assert "(default: results/compare)" in text and "(default: 350)" in text
+    with pytest.raises(SystemExit):
+        main(["--version"])
+    assert capsys.readouterr().out.startswith("cyclr ")
