@@ -270,7 +270,8 @@ class Scheduler(LRScheduler):
         self._n_groups = n_groups
         self._lr_policies = policies
         self._momentum_policies = momenta
-        self._momentum_keys = keys
+        # where each group keeps its momentum; groups added later are looked up when written
+        self._mkeys: list[str | None] = [] if keys is None else list(keys)
         self._added: list[tuple[float, int, float | None]] = []
         for lr, step in rules:
             self._add_rule(lr, step)
@@ -332,25 +333,30 @@ class Scheduler(LRScheduler):
                           for g in groups])
 
     def _write_momentum(self, groups: list[dict], momenta: list[float]) -> None:
-        keys = self._momentum_keys
-        written: list[float | None] = list(momenta)
-        for i, (group, m) in enumerate(zip(groups, momenta)):
-            key = keys[i] if i < len(keys) else _momentum_key(group)
-            if key is None:  # an added group without momentum
-                written[i] = None
-                continue
-            old = group[key]
+        keys = self._mkeys  # where each known group keeps its momentum (added ones: found here)
+        if len(keys) < len(momenta):
+            keys.extend(_momentum_key(g) for g in groups[len(keys):len(momenta)])
+        written = momenta
+        for i, (group, key, m) in enumerate(zip(groups, keys, momenta)):
             if key == "betas":
-                if isinstance(old[0], Tensor):
-                    old[0].fill_(m)
-                    written[i] = _readable(old[0])
-                else:
+                old = group["betas"]
+                if not isinstance(old[0], Tensor):
                     group["betas"] = (m, *old[1:])
-            elif isinstance(old, Tensor):
+                    continue
+                old[0].fill_(m)
+                value = _readable(old[0])
+            elif key is not None:
+                old = group[key]
+                if not isinstance(old, Tensor):
+                    group[key] = m
+                    continue
                 old.fill_(m)
-                written[i] = _readable(old)
-            else:
-                group[key] = m
+                value = _readable(old)
+            else:  # an added group without momentum
+                value = None
+            if written is momenta:
+                written = list(momenta)
+            written[i] = value  # what a later check compares with
         self._written_momentum = written
 
     def _check_outside(self) -> None:
@@ -376,13 +382,16 @@ class Scheduler(LRScheduler):
             for i, (group, value) in enumerate(zip(groups, written)):
                 if _changed(group["lr"], value):
                     return self._warn_outside(i, "lr", group["lr"], value)
-        for i, (group, value) in enumerate(zip(groups, self._written_momentum)):
-            key = self._momentum_keys[i] if i < len(self._momentum_keys) else _momentum_key(group)
-            if key is not None:
-                now = group[key][0] if key == "betas" else group[key]
-                if _changed(now, value):
-                    return self._warn_outside(i, "betas[0]" if key == "betas" else key, now,
-                                              value)
+        written = self._written_momentum
+        if not written:
+            return
+        now = [g[k][0] if k == "betas" else g[k] if k is not None else None
+               for g, k in zip(groups, self._mkeys)]
+        if now != written[:len(now)]:
+            for i, (value, key, current) in enumerate(zip(written, self._mkeys, now)):
+                if key is not None and _changed(current, value):
+                    return self._warn_outside(i, "betas[0]" if key == "betas" else key,
+                                              current, value)
 
     def _warn_outside(self, i: int, name: str, now: Any, value: float) -> None:
         self._warned.add("outside")
