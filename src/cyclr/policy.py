@@ -558,7 +558,7 @@ class OneCycle(Policy):
 
     Args:
         max_lr: the peak, a finite number ``>= 0``.
-        total_steps: the length of the cycle ``T``, in optimizer updates.
+        total_steps: the length of the cycle ``T``, in optimizer updates (at least 2).
         pct_start: the rising phase's share, a fraction of ``total_steps`` in ``(0, 1)`` that
             leaves every phase at least one step.
         anneal: ``"cos"`` or ``"linear"``.
@@ -572,9 +572,10 @@ class OneCycle(Policy):
     Raises:
         TypeError: a field of the wrong type (``anneal`` not a string, ``three_phase`` not a
             bool, ...).
-        ValueError: a negative or non-finite number; ``pct_start`` outside ``(0, 1)`` or leaving
-            a phase empty; ``anneal`` not ``"cos"``/``"linear"``; a ``div_factor`` or
-            ``final_div_factor`` so small that ``initial`` or ``final`` is not finite.
+        ValueError: a negative or non-finite number; ``total_steps`` below 2; ``pct_start``
+            outside ``(0, 1)`` or leaving a phase empty; ``anneal`` not ``"cos"``/``"linear"``;
+            a ``div_factor`` or ``final_div_factor`` so small that ``initial`` or ``final`` is
+            not finite.
     """
 
     max_lr: float
@@ -587,7 +588,10 @@ class OneCycle(Policy):
 
     def _validate(self) -> None:
         _set(self, "max_lr", check.non_negative("max_lr", self.max_lr))
-        _set(self, "total_steps", check.positive_int("total_steps", self.total_steps))
+        # below 2 steps no pct_start leaves each phase a step: blame total_steps, not pct_start
+        _set(self, "total_steps", check.integer(
+            "total_steps", self.total_steps, 2, "an integer >= 2 (with fewer updates no "
+            "pct_start leaves each phase a step)"))
         pct = check.real("pct_start", self.pct_start, "a number in (0, 1)")
         if not 0.0 < pct < 1.0:
             check.fail("pct_start", "a number in (0, 1)", self.pct_start)
@@ -818,32 +822,47 @@ class Join(Policy):
         return value
 
 
-def warmup(policy: Policy, steps: int, start_lr: float = 0.0) -> Join:
+def warmup(policy: Policy, steps: int, start_lr: float | None = None) -> Policy:
     """``policy`` after a linear warmup (Goyal et al. 2017, "Accurate, Large Minibatch SGD",
     arXiv:1706.02677): a :class:`Join` of :class:`Linear` and ``policy``,
 
         lr(k) = start_lr + (policy(0) - start_lr) * k / steps    for k < steps
         lr(k) = policy(k - steps)                                for k >= steps
 
-    so the wrapped policy starts at its own step 0.
+    so the wrapped policy starts at its own step 0. By default ``start_lr = policy(0) / (steps
+    + 1)``, so the warmup is ``lr(k) = policy(0) * (k + 1) / (steps + 1)``: evenly spaced, and
+    every update moves the weights (update 0 at LR 0 would leave them unchanged); pass
+    ``start_lr=0.0`` for a ramp from zero. ``steps=0`` is no warmup: ``policy`` itself.
+
+    >>> w = warmup(Constant(0.6), 5)
+    >>> [round(w(k), 6) for k in range(7)]
+    [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.6]
 
     Args:
         policy: the policy to warm up into.
-        steps: the warmup's length, in optimizer updates (a positive integer).
-        start_lr: the value at step 0, a finite number ``>= 0``.
+        steps: the warmup's length, in optimizer updates (a non-negative integer; 0 returns
+            ``policy``).
+        start_lr: the value at step 0, a finite number ``>= 0``; ``None`` (default):
+            ``policy(0) / (steps + 1)``.
 
     Returns:
-        The :class:`Join`.
+        The :class:`Join`, or ``policy`` itself when ``steps == 0``.
 
     Raises:
         TypeError: ``policy`` is not a cyclr policy; ``steps`` or ``start_lr`` of the wrong type.
-        ValueError: ``steps`` not a positive integer; ``start_lr`` negative or not finite;
-            ``policy`` already nested :data:`MAX_NESTING` deep.
+        ValueError: ``steps`` not a non-negative integer; ``start_lr`` negative or not finite;
+            ``policy`` already nested :data:`MAX_NESTING` deep (with ``steps > 0``).
     """
     if not isinstance(policy, Policy):
         check.fail("policy", "a cyclr policy", policy, TypeError)
-    steps = check.positive_int("steps", steps)
-    start_lr = check.non_negative("start_lr", start_lr)
+    steps = check.integer("steps", steps, 0, "a non-negative integer")
+    if start_lr is not None:
+        start_lr = check.non_negative("start_lr", start_lr)
+    if steps == 0:
+        return policy
     if policy.nesting >= MAX_NESTING:
         check.fail("policy", f"a policy with Joins nested less than {MAX_NESTING} deep", policy)
-    return Join((Linear(start_lr, policy(0), steps), policy), (steps,))
+    target = policy(0)
+    if start_lr is None:
+        start_lr = target / (steps + 1)
+    return Join((Linear(start_lr, target, steps), policy), (steps,))

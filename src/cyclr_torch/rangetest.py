@@ -11,9 +11,10 @@ every rank raise instead of leaving the others waiting in a collective.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import itertools
 import math
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Literal
 
 import torch
@@ -21,6 +22,7 @@ import torch.distributed as dist
 
 from cyclr import validate as check
 from cyclr.rangetest import METHODS, RangeTestResult, Sweep
+from cyclr_torch.scheduler import _uncounted
 
 __all__ = ["range_test"]
 
@@ -59,8 +61,12 @@ def range_test(model: torch.nn.Module, optimizer: torch.optim.Optimizer,
 
     ``batches`` is an iterable of ``(x, y)`` pairs, cycled: a collection (a list, a
     ``DataLoader``) is iterated again when it runs out, a one-shot iterator is replayed. Tensors
-    are moved to the model's device. Each step computes ``loss_fn(model(x), y)``, records it and
-    applies one ``optimizer.step()``; the model is in training mode meanwhile.
+    anywhere in ``x`` and ``y`` (nested tuples, lists, dicts, named tuples, dataclasses:
+    ``((x1, x2), y)``, ``({"ids": ids, "mask": mask}, y)``) are moved to the model's device, and
+    ``x`` is passed to ``model`` as it is, one argument (a model taking several inputs unpacks
+    the tuple or dict in its ``forward``, or is wrapped in a module that does). Each step
+    computes ``loss_fn(model(x), y)``, records it and applies one ``optimizer.step()``; the
+    model is in training mode meanwhile.
 
     Afterwards, also when the test diverges or ``loss_fn`` raises, everything is as it was, bit
     for bit: parameters and their gradients, buffers and every submodule's train/eval mode (of
@@ -156,7 +162,7 @@ def range_test(model: torch.nn.Module, optimizer: torch.optim.Optimizer,
     saved = _snapshot(modules, optimizer)
     devices = sorted({p.device.index or 0 for p in model.parameters() if p.device.type == "cuda"})
     try:
-        with torch.random.fork_rng(devices=devices):
+        with torch.random.fork_rng(devices=devices), _uncounted(optimizer):
             model.train()
             if ranks is None:
                 return sweep.run(train_step)
@@ -276,7 +282,28 @@ def _cycled(batches: Iterable) -> Iterator:
 def _to(batch: Any, device: torch.device) -> tuple[Any, Any]:
     if not (isinstance(batch, (tuple, list)) and len(batch) == 2):
         check.fail("batches", "an iterable of (x, y) pairs", batch, TypeError)
-    return tuple(v.to(device) if isinstance(v, torch.Tensor) else v for v in batch)
+    return _moved(batch[0], device), _moved(batch[1], device)
+
+
+def _moved(value: Any, device: torch.device) -> Any:
+    """``value`` with every tensor in it on ``device``, through tuples, lists, named tuples,
+    dicts (and other mappings) and dataclasses, nested to any depth; other leaves as they are."""
+    if isinstance(value, torch.Tensor):
+        return value.to(device)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.replace(value, **{f.name: _moved(getattr(value, f.name), device)
+                                             for f in dataclasses.fields(value) if f.init})
+    if isinstance(value, Mapping):
+        items = {k: _moved(v, device) for k, v in value.items()}
+        try:
+            return items if type(value) is dict else type(value)(items)
+        except TypeError:  # a mapping that cannot be rebuilt from a dict (defaultdict, ...)
+            return items
+    if isinstance(value, tuple) and hasattr(value, "_fields"):  # a named tuple
+        return type(value)(*(_moved(v, device) for v in value))
+    if isinstance(value, (tuple, list)):
+        return type(value)(_moved(v, device) for v in value)
+    return value
 
 
 def _snapshot(modules: list[torch.nn.Module], optimizer: torch.optim.Optimizer

@@ -157,6 +157,33 @@ def main():
         out["raised"] = [type(error).__name__, str(error)[:200] + " ... " + str(error)[-500:]]
     out["raised_restored"] = before == replicas(strategy, model)
 
+    # what fit takes (issue 11): a dict of two inputs, and a tf.data.Dataset of the same
+    # batches, each split over the replicas as one device would see them
+    from tests.tf.test_rangetest_tf_inputs import SWEEP as INPUTS_SWEEP
+    from tests.tf.test_rangetest_tf_inputs import batches, data, two_inputs
+
+    x1, x2, y2 = data()
+    out["inputs_single"] = curve(range_test(two_inputs("dict"), {"a": x1, "b": x2}, y2,
+                                            INPUTS_SWEEP, batch_size=BATCH))
+    dataset = tf.data.Dataset.from_tensor_slices(
+        ({"a": np.concatenate([b[0]["a"] for b in batches()]),
+          "b": np.concatenate([b[0]["b"] for b in batches()])},
+         np.concatenate([b[1] for b in batches()]))).batch(BATCH)
+    for name, source, target in (("dict", {"a": x1, "b": x2}, y2), ("dataset", dataset, None)):
+        with strategy.scope():
+            model = two_inputs("dict")
+        before = replicas(strategy, model, model.variables)
+        kwargs = {"batch_size": BATCH} if target is not None else {}
+        out[f"inputs_{name}"] = curve(range_test(model, source, target, INPUTS_SWEEP, **kwargs))
+        out[f"inputs_{name}_restored"] = before == replicas(strategy, model, model.variables)
+    with strategy.scope():
+        model = two_inputs("dict")
+    try:
+        range_test(model, strategy.experimental_distribute_dataset(dataset))
+        out["distributed_dataset"] = None
+    except TypeError as error:
+        out["distributed_dataset"] = str(error)
+
     # refused: a batch smaller than the replicas
     with strategy.scope():
         model = mlp()

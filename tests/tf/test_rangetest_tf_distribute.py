@@ -59,3 +59,17 @@ def test_an_exception_on_one_replica_raises_and_restores(mirrored):
 def test_a_batch_smaller_than_the_replicas_is_refused(mirrored):
     assert mirrored["small_batch"].startswith(
         "Argument `batch_size` must be at least the number of replicas (2)")
+
+
+def test_structured_inputs_and_datasets_are_split_over_the_replicas_too(mirrored):
+    single = mirrored["inputs_single"]
+    for name in ("dict", "dataset"):
+        two = mirrored[f"inputs_{name}"]
+        assert two["lrs"] == single["lrs"] and two["stop_reason"] == single["stop_reason"]
+        np.testing.assert_allclose(two["losses"], single["losses"], rtol=1e-5)
+        assert mirrored[f"inputs_{name}_restored"]
+
+
+def test_an_already_distributed_dataset_is_refused(mirrored):
+    assert mirrored["distributed_dataset"].startswith(
+        "Argument `x` must be a tf.data.Dataset that is not distributed yet")

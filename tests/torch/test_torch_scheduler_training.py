@@ -356,9 +356,15 @@ def test_lightning_config_gives_one_lr_per_update(interval):
     sched = Scheduler(torch.optim.SGD(model.parameters(), lr=0.1), p)
     config = lightning_config(sched)
     assert config == {"scheduler": sched, "interval": "step", "frequency": 1}
-    if interval == "epoch":  # what Lightning's default would do
+    if interval == "epoch":  # what Lightning's default would do: warned about, once
         config = {**config, "interval": "epoch"}
-    lrs = lightning_like_fit(config, epochs, batches)
+        with pytest.warns(UserWarning, match="after 7 optimizer updates") as record:
+            lrs = lightning_like_fit(config, epochs, batches)
+        assert len(record) == 1
+    else:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            lrs = lightning_like_fit(config, epochs, batches)
     if interval == "step":
         assert lrs == [p(k) for k in range(epochs * batches)]
         assert len(set(lrs)) == epochs * batches
