@@ -37,7 +37,7 @@ from typing import Any, NamedTuple, TypeVar
 import numpy as np
 
 from cyclr import validate as check
-from cyclr.ops import NP, PY
+from cyclr.ops import NP, PY, for_array, is_array
 
 __all__ = [
     "Policy",
@@ -60,6 +60,10 @@ __all__ = [
 #: beyond any real schedule, far below Python's recursion limit (formulas, configs and equality
 #: recurse once per level).
 MAX_NESTING = 32
+
+#: Steps per block when a policy runs on a long numpy array (see ``Policy._on_numpy``): 16,384
+#: int64 or float64 values are 128 KiB, so the dozen temporaries of a formula stay in L2 cache.
+_BLOCK = 16_384
 
 _REGISTRY: dict[str, type[Policy]] = {}
 
@@ -149,13 +153,39 @@ class Policy:
         """
         if type(step) is int and 0 <= step <= check.MAX_STEP:  # the per-update fast path
             return self.formula(PY, step)
+        if is_array(step):
+            return self._on_array(step)
         k = check.step(step)
         if isinstance(k, np.ndarray):
             # the formula is branch-free: ops.where also computes the pieces a step is not in,
             # where extreme (valid) settings may overflow; the value selected is finite
             with np.errstate(over="ignore", invalid="ignore", under="ignore"):
-                return np.asarray(self.formula(NP, k), dtype=np.float64)
+                return self._on_numpy(k)
         return self.formula(PY, k)
+
+    def _on_numpy(self, k: np.ndarray) -> np.ndarray:
+        """The formula on an int64 array, in blocks of :data:`_BLOCK` steps: the temporaries of
+        one block stay in the CPU's cache, which makes a long preview about three times faster
+        than one pass over the whole array. Elementwise, so the values are the same bits."""
+        if k.size <= _BLOCK:
+            return np.asarray(self.formula(NP, k), dtype=np.float64)
+        out = np.empty(k.shape, dtype=np.float64)
+        flat_k, flat_out = k.reshape(-1), out.reshape(-1)
+        for start in range(0, k.size, _BLOCK):
+            flat_out[start:start + _BLOCK] = self.formula(NP, flat_k[start:start + _BLOCK])
+        return out
+
+    def _on_array(self, step: Any) -> Any:
+        """The formula on an array of an array-API library (JAX, torch, ...), in that library, on
+        the step's device, traceable (see :func:`cyclr.ops.for_array`)."""
+        ops, k = for_array(step)
+        try:
+            value = self.formula(ops, k)
+        except OverflowError:  # JAX refuses Python ints beyond its int32 steps
+            check.fail("step", f"an array of a 64-bit integer dtype for this policy, whose "
+                       f"integers (periods, boundaries, step counts) do not all fit in "
+                       f"{ops.int_dtype} (on JAX, enable jax_enable_x64)", step, TypeError)
+        return value if value.dtype == ops.float_dtype else ops.float(value)
 
     def formula(self, ops: Any, step: Any) -> Any:
         """The value at ``step`` (already validated: ``0 <= step <= 2**63 - 1``), computed with
@@ -596,6 +626,7 @@ class OneCycle(Policy):
         _set(self, "div_factor", check.positive("div_factor", self.div_factor))
         _set(self, "final_div_factor", check.positive("final_div_factor", self.final_div_factor))
         _set(self, "three_phase", check.boolean("three_phase", self.three_phase))
+        # (this also makes self.phases now, ready for a tracer: see CosineRestarts._validate)
         # phases must run forwards; since each ends before the last, at float(T - 1) <= 2**63,
         # their end steps (compared with the step in the formula) also fit in int64
         start = 0.0
@@ -719,6 +750,10 @@ class CosineRestarts(Policy):
         _set(self, "period", check.positive_int("period", self.period))
         _set(self, "period_mult", check.positive_int("period_mult", self.period_mult))
         _set(self, "min_lr", check.non_negative("min_lr", self.min_lr))
+        if self.period_mult > 1:
+            # made now, not at the first call: a tracer must find it ready (torch.compile cannot
+            # trace the lock functools.cached_property takes before Python 3.12)
+            self.restarts  # noqa: B018
 
     @property
     def levels(self) -> tuple[Level, ...]:

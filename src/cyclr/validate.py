@@ -218,4 +218,16 @@ def step(value: object) -> int | np.ndarray:
     elif arr.min() < 0 or arr.max() > MAX_STEP:
         worst = arr.min() if arr.min() < 0 else arr.max()
         fail("step", f"a non-negative integer <= {MAX_STEP}", worst.item())
-    return arr.astype(np.int64)
+    return arr.astype(np.int64, copy=False)
+
+
+def array_step(value: Any, xp: Any) -> None:
+    """A step array of a library other than numpy (``xp`` is its array API namespace) must have
+    a signed integer dtype. Only the dtype is checked, eagerly: the values may be traced (under
+    ``jax.jit``, ``torch.compile``), where a check would need a branch or a host round trip; a
+    negative one is clamped to step 0 instead. Unsigned dtypes are refused because a ``uint64``
+    above ``2**63 - 1`` would wrap around, floats because a fractional step has no meaning."""
+    dtype = value.dtype
+    if not xp.isdtype(dtype, "signed integer"):
+        fail("step", "a non-negative integer, or an array of a signed integer dtype (int32 or "
+             f"int64; this one is {dtype})", value, TypeError)
