@@ -27,9 +27,23 @@ from cyclr.ops import ArrayOps, Ops
 FLOAT = "float32"
 """Dtype of every value a formula computes in a Keras graph."""
 
-INT = keras.backend.standardize_dtype("int")
-"""Dtype of the step and of integer tables: the one Keras gives optimizer step counters, ``int64``
-on TensorFlow (``int32`` on JAX, where int64 needs ``jax_enable_x64``, and on torch)."""
+
+
+def _step_dtype() -> str:
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        return "int64" if jax.config.read("jax_enable_x64") else "int32"
+    return "int64"
+
+
+INT = _step_dtype()
+"""Dtype of the step and of integer tables: ``int64`` on TensorFlow and torch (whose step
+counters Keras keeps in int64 and int32: the formula casts), ``int32`` on JAX unless
+``jax_enable_x64`` is set when ``cyclr_tf`` is imported (JAX has no int64 without it). With
+int32 steps a schedule covers steps up to ``2**31 - 1``, and a policy whose integers (a period, a
+boundary, a step count) do not fit in int32 is refused when the schedule is built."""
 
 MAX_LEVEL = 2.0**127
 """The largest value (:attr:`cyclr.policy.Policy.levels`) a policy may reach in a Keras graph:
@@ -39,9 +53,16 @@ stays finite in float32; ``cyclr_tf.Schedule`` refuses a policy above it, naming
 
 
 def _clip(x: object, min: object = None, max: object = None) -> object:
+    # where, with the bound in x's dtype: on torch, Keras' minimum / maximum return int32 for
+    # int64 operands (its type promotion does not know torch's int64), a wrapped step
+    dtype = keras.backend.standardize_dtype(x.dtype)
     if min is not None:
-        x = ops.maximum(x, min)
-    return x if max is None else ops.minimum(x, max)
+        low = ops.convert_to_tensor(min, dtype=dtype)
+        x = ops.where(x < low, low, x)
+    if max is not None:
+        high = ops.convert_to_tensor(max, dtype=dtype)
+        x = ops.where(x > high, high, x)
+    return x
 
 
 #: The array API functions :class:`cyclr.ops.ArrayOps` calls, on ``keras.ops`` (any backend).
