@@ -215,9 +215,13 @@ def step(value: object) -> int | np.ndarray:
                 fail("step", "a list of integers that float64 holds exactly (mixing floats "
                      "with integers above 2**53 rounds them: pass integers only)",
                      exact[lost].flat[0])
-    elif arr.min() < 0 or arr.max() > MAX_STEP:
-        worst = arr.min() if arr.min() < 0 else arr.max()
-        fail("step", f"a non-negative integer <= {MAX_STEP}", worst.item())
+    else:
+        low = arr.min()
+        # a signed integer of 64 bits or fewer is <= MAX_STEP: one pass over the array, not two
+        high = arr.max() if arr.dtype.kind == "u" or arr.dtype.itemsize > 8 else 0
+        if low < 0 or high > MAX_STEP:
+            fail("step", f"a non-negative integer <= {MAX_STEP}",
+                 (low if low < 0 else high).item())
     return arr.astype(np.int64, copy=False)
 
 
