@@ -6,9 +6,13 @@ type; the formula does its integer arithmetic (``//``, ``%``, ``-``, comparisons
 Python operators and converts to float only the small remainder, through ``ops.float``.
 
 Two namespaces live here: :data:`PY` (plain Python numbers, the fast path a torch scheduler takes
-once per update) and :data:`NP` (numpy int64 arrays, for previews and plots). ``cyclr_tf`` adds a
-third one over ``keras.ops`` that runs inside a compiled graph (``cyclr_tf.ops.KERAS_OPS``). A new
-namespace is any object with the attributes of :class:`Ops`.
+once per update) and :data:`NP` (numpy int64 arrays, for previews and plots). :class:`ArrayOps`
+makes one over any array library that follows the Python array API standard (``jax.numpy``,
+torch through ``array_api_compat``, ...): :func:`for_array` builds it from a step array, and
+``Policy.__call__`` uses it, so ``policy(step)`` returns an array of the step's own library, on
+its device, traceable under ``jax.jit`` and ``torch.compile``. ``cyclr_tf`` builds its namespace
+(``cyclr_tf.ops.KERAS_OPS``) as the same :class:`ArrayOps` over ``keras.ops``. A new namespace is
+any object with the attributes of :class:`Ops`.
 """
 
 from __future__ import annotations
@@ -34,7 +38,8 @@ class Ops(Protocol):
     """
 
     def float(self, k: Any) -> Any:
-        """Integer step(s) -> floating point (float64 in PY and NP, float32 in Keras)."""
+        """Integer step(s) -> floating point (float64 in PY and NP, float32 in Keras, the
+        library's default float dtype in :class:`ArrayOps`)."""
 
     def cos(self, x: Any) -> Any:
         """Elementwise cosine."""

@@ -141,15 +141,22 @@ class Policy:
 
         Args:
             step: the update index, counted from 0: a Python or numpy integer (or a whole
-                float), or an array (or nested list) of them, each ``<= 2**63 - 1``.
+                float), or an array (or nested list) of them, each ``<= 2**63 - 1``; or an array
+                of another library that follows the Python array API standard (``jax.Array``,
+                ``torch.Tensor``, ...) of a signed integer dtype, also a traced one (under
+                ``jax.jit``, ``torch.compile``): its values are not checked, a negative one is
+                clamped to step 0 (see :func:`cyclr.ops.for_array`).
 
         Returns:
-            A Python float for a scalar step; a float64 numpy array of ``step``'s shape for an
-            array.
+            A Python float for a Python or numpy scalar step; a float64 numpy array of
+            ``step``'s shape for a numpy array or a list; for another library's array, an array
+            of that library, of ``step``'s shape, on its device, in its default float dtype
+            (float32 on torch and on JAX without ``jax_enable_x64``; docs/arrays.md).
 
         Raises:
             TypeError: ``step`` is not an integer or an integer array (a bool, a string,
-                ``None``, a complex or object array).
+                ``None``, a complex or object array; an unsigned, float or bool array of another
+                library); an int32 JAX array for a policy whose integers do not fit in int32.
             ValueError: a step is negative, fractional, not finite, above ``2**63 - 1``, or the
                 list is ragged.
         """
