@@ -157,6 +157,10 @@ def _step_array(value: Any) -> np.ndarray:
     """``np.asarray(value)``, with numpy's own errors (a ragged list) turned into ours."""
     try:
         arr = np.asarray(value)
+    except NotImplementedError:  # a symbolic tensor (TensorFlow's, in a tf.function)
+        fail("step", f"{_STEP} with values (a tensor of a traced function has none: inside "
+             "tf.function, use cyclr_tf.Schedule(policy)(step), which computes with keras.ops)",
+             value, TypeError)
     except (ValueError, TypeError, OverflowError):
         fail("step", f"{_STEP}, rectangular (a ragged list has no array shape)", value)
     if arr.dtype == object and arr.size and all(
