@@ -1,10 +1,10 @@
 """The one-way layers of DESIGN.md, read from the source: core <- adapters <- application.
 
 Every ``import`` in ``src/`` is read with ``ast`` (at module level and inside functions alike),
-so a lazy import counts too. The core imports the standard library, numpy and itself, and
-matplotlib only inside a function; an adapter imports the core and its own framework, never the
-application or the other adapter; nothing imports the application; the packages form no cycle;
-only the application's trainer loader picks a module by name at run time.
+so a lazy import counts too. The core imports the standard library, numpy, array_api_compat and
+itself, and matplotlib only inside a function; an adapter imports the core and its own framework,
+never the application or the other adapter; nothing imports the application; the packages form
+no cycle; only the application's trainer loader picks a module by name at run time.
 """
 
 import ast
@@ -17,7 +17,7 @@ import pytest
 SRC = Path(__file__).resolve().parents[1] / "src"
 PACKAGES = ("cyclr", "cyclr_tf", "cyclr_torch", "cyclr_cardio")
 THIRD_PARTY = {
-    "cyclr": {"numpy"},
+    "cyclr": {"numpy", "array_api_compat"},  # a small pure-Python shim (torch, JAX, ... arrays)
     "cyclr_tf": {"numpy", "keras", "tensorflow", "jax"},
     "cyclr_torch": {"numpy", "torch"},
     "cyclr_cardio": None,  # the application may import anything

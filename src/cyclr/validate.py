@@ -157,6 +157,10 @@ def _step_array(value: Any) -> np.ndarray:
     """``np.asarray(value)``, with numpy's own errors (a ragged list) turned into ours."""
     try:
         arr = np.asarray(value)
+    except NotImplementedError:  # a symbolic tensor (TensorFlow's, in a tf.function)
+        fail("step", f"{_STEP} with values (a tensor of a traced function has none: inside "
+             "tf.function, use cyclr_tf.Schedule(policy)(step), which computes with keras.ops)",
+             value, TypeError)
     except (ValueError, TypeError, OverflowError):
         fail("step", f"{_STEP}, rectangular (a ragged list has no array shape)", value)
     if arr.dtype == object and arr.size and all(
@@ -215,7 +219,23 @@ def step(value: object) -> int | np.ndarray:
                 fail("step", "a list of integers that float64 holds exactly (mixing floats "
                      "with integers above 2**53 rounds them: pass integers only)",
                      exact[lost].flat[0])
-    elif arr.min() < 0 or arr.max() > MAX_STEP:
-        worst = arr.min() if arr.min() < 0 else arr.max()
-        fail("step", f"a non-negative integer <= {MAX_STEP}", worst.item())
-    return arr.astype(np.int64)
+    else:
+        low = arr.min()
+        # a signed integer of 64 bits or fewer is <= MAX_STEP: one pass over the array, not two
+        high = arr.max() if arr.dtype.kind == "u" or arr.dtype.itemsize > 8 else 0
+        if low < 0 or high > MAX_STEP:
+            fail("step", f"a non-negative integer <= {MAX_STEP}",
+                 (low if low < 0 else high).item())
+    return arr.astype(np.int64, copy=False)
+
+
+def array_step(value: Any, xp: Any) -> None:
+    """A step array of a library other than numpy (``xp`` is its array API namespace) must have
+    a signed integer dtype. Only the dtype is checked, eagerly: the values may be traced (under
+    ``jax.jit``, ``torch.compile``), where a check would need a branch or a host round trip; a
+    negative one is clamped to step 0 instead. Unsigned dtypes are refused because a ``uint64``
+    above ``2**63 - 1`` would wrap around, floats because a fractional step has no meaning."""
+    dtype = value.dtype
+    if not xp.isdtype(dtype, "signed integer"):
+        fail("step", "a non-negative integer, or an array of a signed integer dtype (int32 or "
+             f"int64; this one is {dtype})", value, TypeError)

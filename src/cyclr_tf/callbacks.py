@@ -36,6 +36,13 @@ class CycledValue(float):
     was built with, for all of those; where the update step turns it into a tensor
     (``ops.cast``, or arithmetic with it) it becomes ``policy(optimizer.iterations)``, computed by
     the core's formula in the graph, at every update.
+
+    How a float becomes a tensor differs per backend: TensorFlow asks ``__tf_tensor__``, JAX
+    ``__jax_array__``; arithmetic (``1 - beta_1``) goes through the operators below on all of
+    them. Keras' torch optimizers pass the value to ``torch._foreach_*`` functions and to
+    ``torch.as_tensor``, which take a float subclass as the plain float: there
+    :func:`cycle_momentum` puts the tensor itself in the attribute for the duration of each
+    update (:func:`_tensor_during_updates`).
     """
 
     def __new__(cls, value: float, policy: Policy, optimizer: Any) -> CycledValue:
@@ -50,7 +57,12 @@ class CycledValue(float):
         return value if dtype is None else ops.cast(value, dtype)
 
     def __tf_tensor__(self, dtype: Any = None, name: Any = None) -> Any:
+        # TensorFlow: tf.convert_to_tensor / ops.cast of this float give the policy's tensor
         return self.tensor(dtype)
+
+    def __jax_array__(self) -> Any:
+        # JAX: jnp.asarray(x, dtype) (what Keras' ops.cast does on JAX) gives the policy's array
+        return self.tensor()
 
     def __reduce__(self):  # a copy or pickle is a plain float; the policy stays with the optimizer
         return float, (float(self),)
@@ -68,6 +80,32 @@ class CycledValue(float):
     def __neg__(self): return -self.tensor()
 
 
+def _tensor_during_updates(target: Any, attribute: str) -> None:
+    """On the torch backend: make ``target``'s update step see ``attribute`` as the policy's
+    tensor (0-d, float32, on the device) instead of the :class:`CycledValue` float, which torch
+    functions read as the float it was built with. The attribute is the CycledValue again after
+    the update, for ``get_config`` and ``if self.momentum != 0`` outside it. Idempotent."""
+    update = target._backend_update_step
+    if getattr(update, "_cyclr_tensor_attributes", None) is not None:
+        update._cyclr_tensor_attributes.add(attribute)
+        return
+
+    def update_with_tensors(grads, trainable_variables, learning_rate):
+        saved = {name: getattr(target, name) for name in attributes}
+        for name, value in saved.items():
+            if isinstance(value, CycledValue):
+                object.__setattr__(target, name, value.tensor("float32"))
+        try:
+            return update(grads, trainable_variables, learning_rate)
+        finally:
+            for name, value in saved.items():
+                object.__setattr__(target, name, value)
+
+    attributes = {attribute}
+    update_with_tensors._cyclr_tensor_attributes = attributes
+    object.__setattr__(target, "_backend_update_step", update_with_tensors)
+
+
 def _inner(optimizer: Any) -> Any:
     """The optimizer that does the updates (``LossScaleOptimizer`` wraps one)."""
     return getattr(optimizer, "inner_optimizer", optimizer)
@@ -83,10 +121,15 @@ def cycle_momentum(optimizer: Any, policy: Policy | dict[str, Any]) -> Any:
     hyperparameters into the training function then. Adam's bias correction uses the current
     ``beta_1``, as PyTorch does.
 
+    Every Keras backend: TensorFlow (eager, graph, XLA), JAX (jitted or not) and torch (eager,
+    and ``jit_compile=True``, which is ``torch.compile``). On torch the momentum of each update
+    is read from the device as a number, as Keras' torch optimizers already do with the learning
+    rate (they pass both to ``torch._foreach_*`` as Python scalars).
+
     Hazards: ``SGD`` must be built with ``momentum > 0`` (otherwise Keras creates no velocity);
-    TensorFlow backend only; no gradient accumulation. A ``.keras`` file stores the optimizer's
-    original momentum, not the cycle (Keras 3 restores optimizer hyperparameters as plain
-    floats): call ``cycle_momentum`` again after loading.
+    no gradient accumulation. A ``.keras`` file stores the optimizer's original momentum, not
+    the cycle (Keras 3 restores optimizer hyperparameters as plain floats): call
+    ``cycle_momentum`` again after loading.
 
     >>> sgd = cycle_momentum(keras.optimizers.SGD(sched, momentum=0.9),
     ...                      policy.one_cycle_momentum(total_steps=1000))
@@ -103,8 +146,8 @@ def cycle_momentum(optimizer: Any, policy: Policy | dict[str, Any]) -> Any:
 
     Raises:
         TypeError: ``optimizer`` has no momentum term cyclr knows; ``policy`` is not a policy.
-        ValueError: ``optimizer`` built with zero momentum, with gradient accumulation, or on a
-            backend other than TensorFlow; a value of ``policy`` too large for float32.
+        ValueError: ``optimizer`` built with zero momentum or with gradient accumulation; a
+            value of ``policy`` too large for float32.
     """
     policy = as_policy(policy)
     target = _inner(optimizer)
@@ -114,9 +157,6 @@ def cycle_momentum(optimizer: Any, policy: Policy | dict[str, Any]) -> Any:
         supported = ", ".join(c.__name__ for c in MOMENTUM_ATTRIBUTES)
         check.fail("optimizer", f"a Keras optimizer with a momentum term ({supported})",
                    optimizer, TypeError)
-    if keras.backend.backend() != "tensorflow":
-        check.fail("optimizer", "an optimizer of the TensorFlow backend (momentum cycling is "
-                   "implemented for it only)", optimizer)
     if target.gradient_accumulation_steps:
         check.fail("optimizer", "an optimizer without gradient accumulation (Keras gives "
                    "schedules the micro-step count there)", optimizer)
@@ -125,6 +165,8 @@ def cycle_momentum(optimizer: Any, policy: Policy | dict[str, Any]) -> Any:
         check.fail("optimizer", f"built with {attribute} > 0 (Keras creates no momentum state "
                    f"for {attribute}=0; the policy replaces the value)", optimizer)
     setattr(target, attribute, CycledValue(base, policy, target))
+    if keras.backend.backend() == "torch":
+        _tensor_during_updates(target, attribute)
     return optimizer
 
 

@@ -16,21 +16,34 @@ range: see :data:`MAX_LEVEL`.
 
 from __future__ import annotations
 
-import math
 from types import SimpleNamespace
 
 import keras
 import numpy as np
 from keras import ops
 
-from cyclr.ops import Ops
+from cyclr.ops import ArrayOps, Ops
 
 FLOAT = "float32"
 """Dtype of every value a formula computes in a Keras graph."""
 
-INT = keras.backend.standardize_dtype("int")
-"""Dtype of the step and of integer tables: the one Keras gives optimizer step counters, ``int64``
-on TensorFlow (``int32`` on JAX, where int64 needs ``jax_enable_x64``, and on torch)."""
+
+
+def _step_dtype() -> str:
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        return "int64" if jax.config.read("jax_enable_x64") else "int32"
+    return "int64"
+
+
+INT = _step_dtype()
+"""Dtype of the step and of integer tables: ``int64`` on TensorFlow and torch (whose step
+counters Keras keeps in int64 and int32: the formula casts), ``int32`` on JAX unless
+``jax_enable_x64`` is set when ``cyclr_tf`` is imported (JAX has no int64 without it). With
+int32 steps a schedule covers steps up to ``2**31 - 1``, and a policy whose integers (a period, a
+boundary, a step count) do not fit in int32 is refused when the schedule is built."""
 
 MAX_LEVEL = 2.0**127
 """The largest value (:attr:`cyclr.policy.Policy.levels`) a policy may reach in a Keras graph:
@@ -39,39 +52,41 @@ and every intermediate of the formulas (a difference of two levels, times a fact
 stays finite in float32; ``cyclr_tf.Schedule`` refuses a policy above it, naming the field."""
 
 
-def _table(values: tuple) -> object:
-    """A constant tuple as a tensor: ``INT`` for step tables (without the entries past the
-    largest ``INT``, which no step reaches), ``float32`` otherwise."""
-    if all(isinstance(v, int) and not isinstance(v, bool) for v in values):
-        largest = np.iinfo(INT).max
-        return ops.convert_to_tensor([v for v in values if v <= largest], dtype=INT)
-    return ops.convert_to_tensor(values, dtype=FLOAT)
+def _clip(x: object, min: object = None, max: object = None) -> object:
+    # where, with the bound in x's dtype: on torch, Keras' minimum / maximum return int32 for
+    # int64 operands (its type promotion does not know torch's int64), a wrapped step
+    dtype = keras.backend.standardize_dtype(x.dtype)
+    if min is not None:
+        low = ops.convert_to_tensor(min, dtype=dtype)
+        x = ops.where(x < low, low, x)
+    if max is not None:
+        high = ops.convert_to_tensor(max, dtype=dtype)
+        x = ops.where(x > high, high, x)
+    return x
 
 
-def _power(base: float, x: object) -> object:
-    """``base ** x`` for a constant Python float ``base`` in (0, 2]: ``exp2`` for 2 (exact for
-    whole ``x``), otherwise ``exp(x * log(base))`` with the log taken in float64. (A float32
-    ``base`` raised to a large ``x`` multiplies its rounding error by ``x``: ``0.99994 ** k`` would
-    be off by 1e-4 of its value.) Underflows to 0."""
-    if base == 2.0:
-        return ops.exp2(x)
-    return ops.exp(x * math.log(base))
-
-
-def _count_le(table: tuple, step: object) -> object:
-    # a sum of comparisons instead of searchsorted: branch-free, compiles anywhere (XLA, JAX)
-    hits = ops.expand_dims(step, -1) >= _table(table)
-    return ops.sum(ops.cast(hits, INT), axis=-1)
-
-
-KERAS_OPS: Ops = SimpleNamespace(
-    float=lambda k: ops.cast(k, FLOAT),
+#: The array API functions :class:`cyclr.ops.ArrayOps` calls, on ``keras.ops`` (any backend).
+KERAS_ARRAYS = SimpleNamespace(
+    __name__="keras.ops",
+    asarray=lambda values, dtype=None, device=None: ops.convert_to_tensor(values, dtype=dtype),
+    astype=ops.cast,
+    clip=_clip,
     cos=ops.cos,
-    power=_power,
-    where=ops.where,
-    minimum=ops.minimum,
+    exp=ops.exp,
+    exp2=ops.exp2,
+    expand_dims=ops.expand_dims,
+    iinfo=np.iinfo,
     maximum=ops.maximum,
-    count_le=_count_le,
-    take=lambda table, i: ops.take(_table(table), i),
+    minimum=ops.minimum,
+    reshape=ops.reshape,
+    sum=ops.sum,
+    take=ops.take,
+    where=ops.where,
 )
-"""``keras.ops``: ``step`` is an ``INT`` tensor, results are ``float32`` tensors."""
+
+KERAS_OPS: Ops = ArrayOps(KERAS_ARRAYS, INT, FLOAT, take_nd=True).as_namespace()
+"""``keras.ops``: ``step`` is an ``INT`` tensor, results are ``float32`` tensors. The core's
+:class:`cyclr.ops.ArrayOps` (the namespace of every array-API library) over ``keras.ops``: tables
+are made at each call, a constant in a graph; ``gamma ** k`` is ``exp(k * log(gamma))`` with the
+log in float64 (a float32 ``gamma`` raised to a large ``k`` multiplies its rounding error by
+``k``: ``0.99994 ** k`` would be off by 1e-4 of its value)."""

@@ -46,11 +46,20 @@ def as_policy(policy: Any) -> Policy:
                 f"such that {level.meaning} is ")
             check.fail(level.field, f"{where}at most 2**127 (1.7e38) in a Keras schedule, which "
                        f"computes in float32 (it is {level.value:.3g})", level.received)
+    if _LARGEST_STEP < check.MAX_STEP:  # int32 steps (JAX): the policy's integers must fit
+        try:
+            policy.formula(KERAS_OPS, ops.convert_to_tensor(0, dtype=INT))
+        except OverflowError:
+            check.fail("policy", f"a policy whose integers (periods, boundaries, step counts) "
+                       f"fit in {INT}, the step dtype of the {keras.backend.backend()} backend "
+                       "(on JAX, set jax_enable_x64 before importing cyclr_tf for int64 steps)",
+                       policy)
     return policy
 
 
 def as_step(step: Any) -> Any:
-    """``step`` as an ``INT`` tensor (int64 on TensorFlow).
+    """``step`` as an ``INT`` tensor (int64 on TensorFlow and torch, int32 on JAX without
+    ``jax_enable_x64``).
 
     Python and numpy integers (and arrays, lists) are validated eagerly, as the core does. A
     tensor or variable must have a signed integer dtype; its values are not checked, so that the
@@ -75,7 +84,7 @@ def as_step(step: Any) -> Any:
     if not dtype.startswith("int"):
         check.fail("step", "an integer (Python, numpy, or a signed integer tensor or variable: "
                    "int32 or int64)", step, TypeError)
-    return ops.maximum(ops.cast(step, INT), 0)
+    return KERAS_OPS.maximum(ops.cast(step, INT), 0)
 
 
 @keras.saving.register_keras_serializable(package="cyclr")

@@ -18,26 +18,12 @@ import keras
 import numpy as np
 from keras import ops
 
-from cyclr import policy
+from tests.policies import EVERY_TYPE
 
 ROOT = Path(__file__).resolve().parents[2]
 
 #: One short policy per type (all visibly changing within ~100 updates), by test id.
-POLICIES = {
-    "constant": policy.Constant(0.05),
-    "linear": policy.Linear(0.0, 0.1, total_steps=60),
-    "triangular": policy.Triangular(0.001, 0.1, step_size=10, step_size_down=15),
-    "triangular2": policy.Triangular2(0.001, 0.1, step_size=8),
-    "exp_range": policy.ExpRange(0.001, 0.1, step_size=10, gamma=0.98),
-    "one_cycle": policy.OneCycle(0.1, total_steps=100),
-    "one_cycle_3phase": policy.OneCycle(0.1, total_steps=90, pct_start=0.25, anneal="linear",
-                                        three_phase=True),
-    "cosine_restarts": policy.CosineRestarts(0.1, period=16, min_lr=0.001),
-    "cosine_restarts_mult": policy.CosineRestarts(0.1, period=7, period_mult=2, min_lr=0.001),
-    "warmup": policy.warmup(policy.OneCycle(0.1, total_steps=80), steps=20),
-    "join": policy.Join((policy.Constant(0.01), policy.Triangular(0.01, 0.1, step_size=5),
-                         policy.CosineRestarts(0.1, period=10, period_mult=2)), (20, 60)),
-}
+POLICIES = EVERY_TYPE
 
 
 def mean_output(y_true, y_pred):

@@ -1,0 +1,38 @@
+"""The Keras adapter on whichever Keras backend this process has: ``KERAS_BACKEND`` if set, else
+TensorFlow, JAX or torch, the first one installed. ``test_other_backends.py`` runs this folder
+again in a subprocess on every other installed backend, so one ``pytest`` covers them all; tox
+runs it per backend (``tf``, ``keras-jax``, ``keras-torch``)."""
+
+import importlib.util
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.keras.backends import PACKAGES
+
+if importlib.util.find_spec("keras") is None:
+    pytest.skip("Keras is not installed (pip install '.[keras]')", allow_module_level=True)
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+if "KERAS_BACKEND" not in os.environ:
+    os.environ["KERAS_BACKEND"] = next(
+        (b for b, package in PACKAGES.items() if importlib.util.find_spec(package)), "tensorflow")
+_package = PACKAGES.get(os.environ["KERAS_BACKEND"])
+if _package is not None and importlib.util.find_spec(_package) is None:
+    pytest.skip(f"the Keras backend {os.environ['KERAS_BACKEND']} is not installed",
+                allow_module_level=True)
+
+
+def pytest_configure(config):
+    # Keras 3.15's own saving code passes variables to np.array (NumPy 2 deprecation): not ours
+    config.addinivalue_line(
+        "filterwarnings",
+        "ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning")
+
+
+def pytest_collection_modifyitems(config, items):
+    here = Path(__file__).parent
+    for item in items:
+        if item.path.is_relative_to(here):
+            item.add_marker(pytest.mark.keras)
