@@ -17,12 +17,17 @@ from cyclr_cardio.outputs import MANIFEST, RunFolder, manifest_problems
 TINY = ["--backends", "torch", "--epochs", "2", "--seeds", "1", "--synthetic-rows", "1500"]
 
 
-def compare(out, *args, env=None, **kwargs):
-    """`cyclr compare` in a fresh process (the torch backend only: fast, no TensorFlow)."""
-    env = {**(env or os.environ), "CYCLR_CARDIO_CSV": ""}
-    return subprocess.Popen([sys.executable, "-m", "cyclr_cardio", "compare", *TINY, *args,
-                             "--out", str(out)], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, **kwargs)
+def compare(out, *args, max_file_bytes=None):
+    """`cyclr compare` in a fresh process (the torch backend only: fast, no TensorFlow), with
+    every file it writes limited to ``max_file_bytes`` if given (as a full disk would)."""
+    env = {**os.environ, "CYCLR_CARDIO_CSV": ""}
+    limit = ("" if max_file_bytes is None else
+             f"import resource; resource.setrlimit(resource.RLIMIT_FSIZE, "
+             f"({max_file_bytes}, {max_file_bytes})); ")
+    code = f"{limit}import sys, runpy; runpy.run_module('cyclr_cardio', run_name='__main__')"
+    return subprocess.Popen([sys.executable, "-c", code, "compare", *TINY, *args, "--out",
+                             str(out)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
 
 
 def finished(proc, timeout=300):
@@ -107,15 +112,9 @@ def test_a_kill_at_any_moment_leaves_one_complete_run(previous, tmp_path, moment
 def test_a_failing_write_keeps_the_previous_run(previous, tmp_path):
     """A write that fails (here the file-size limit, as a full disk would) ends in one line and
     exit 2; the previous run stays whole and nothing is left half-written."""
-    import resource
-
     out = copy_of(previous, tmp_path)
     before = run_id(out)
-
-    def small_files():
-        resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, 20_000))  # PNGs are larger
-
-    code, _, stderr = finished(compare(out, preexec_fn=small_files))
+    code, _, stderr = finished(compare(out, max_file_bytes=20_000))  # PNGs are larger
     assert code == 2, stderr[-2000:]
     error = [line for line in stderr.splitlines() if line.startswith("cyclr: error:")]
     assert len(error) == 1 and "could not write the results" in error[0], stderr[-2000:]
