@@ -25,15 +25,16 @@ Triangular2(base_lr=0.00398..., max_lr=0.0316..., step_size=500, step_size_down=
 
 from __future__ import annotations
 
+import itertools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from cyclr import validate as check
 
-__all__ = ["METHODS", "STATUSES", "Sweep", "RangeTestResult", "Suggestion", "suggest",
+__all__ = ["METHODS", "STATUSES", "Sweep", "RangeTestResult", "Suggestion", "cycled", "suggest",
            "smooth_losses", "smooth_lrs", "warmup_points"]
 
 #: Suggestion methods; see :func:`suggest`.
@@ -109,6 +110,21 @@ def _beta(smooth: object) -> float:
     if not 0.0 <= beta < 1.0:
         check.fail("smooth", "a number in [0, 1)", smooth)
     return beta
+
+
+def cycled(source: Iterable) -> Iterator:
+    """The items of ``source`` over and over, as a range test needs batches: a collection (a
+    list, a ``DataLoader``) is iterated again when it runs out, a one-shot iterator is replayed
+    from what it yielded. Ends, without raising, only when a pass yields nothing (the adapters
+    then say which argument was empty)."""
+    replay = itertools.cycle(source) if isinstance(source, Iterator) else None
+    while True:
+        empty = True
+        for item in (replay if replay is not None else source):
+            empty = False
+            yield item
+        if empty:
+            return
 
 
 def smooth_losses(losses, smooth: float) -> np.ndarray:

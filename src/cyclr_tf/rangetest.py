@@ -17,7 +17,7 @@ import keras
 import numpy as np
 
 from cyclr import validate as check
-from cyclr.rangetest import RangeTestResult, Sweep
+from cyclr.rangetest import RangeTestResult, Sweep, cycled
 
 __all__ = ["range_test"]
 
@@ -273,14 +273,7 @@ class _Batches:
                     break
                 yield source[i % n if n else i]
         else:
-            replay = itertools.cycle(source) if isinstance(source, Iterator) else None
-            while True:
-                empty = True
-                for batch in (replay if replay is not None else source):
-                    empty = False
-                    yield batch
-                if empty:
-                    break
+            yield from cycled(source)
         check.fail("x", f"{_a(self.kind)} that yields at least one batch", source)
 
     def _unpack(self, batch: Any) -> tuple[Any, Any, Any]:

@@ -21,7 +21,7 @@ import torch
 import torch.distributed as dist
 
 from cyclr import validate as check
-from cyclr.rangetest import METHODS, RangeTestResult, Sweep
+from cyclr.rangetest import METHODS, RangeTestResult, Sweep, cycled
 from cyclr_torch.scheduler import _uncounted
 
 __all__ = ["range_test"]
@@ -269,14 +269,8 @@ def _cycled(batches: Iterable) -> Iterator:
     """``batches`` forever; ``ValueError`` naming the argument if it yields nothing."""
     if isinstance(batches, (str, bytes)) or not isinstance(batches, Iterable):
         check.fail("batches", "an iterable of (x, y) batches", batches, TypeError)
-    source = itertools.cycle(batches) if isinstance(batches, Iterator) else None
-    while True:
-        empty = True
-        for batch in (source if source is not None else batches):
-            empty = False
-            yield batch
-        if empty:
-            check.fail("batches", "a non-empty iterable of (x, y) batches", batches)
+    yield from cycled(batches)
+    check.fail("batches", "a non-empty iterable of (x, y) batches", batches)
 
 
 def _to(batch: Any, device: torch.device) -> tuple[Any, Any]:
