@@ -12,7 +12,7 @@ import cyclr_tf
 from cyclr import policy
 from cyclr_tf.callbacks import CycledValue, cycle_momentum
 from cyclr_tf.schedule import Schedule
-from tests.tf.keras_probe import Probe, ones, probe_model
+from tests.tf.keras_probe import SlotProbe, ones, probe_model
 
 BACKEND = keras.backend.backend()
 LR = policy.Triangular(0.01, 0.1, step_size=7)
@@ -20,19 +20,6 @@ MOMENTUM = policy.Triangular(0.95, 0.85, step_size=5)  # inverted: 0.95 -> 0.85 
 
 pytestmark = pytest.mark.skipif(BACKEND == "tensorflow",
                                 reason="tests/tf/test_callbacks.py runs these on TensorFlow")
-
-
-class SlotProbe(Probe):
-    """Probe that also records the optimizer's first-moment slot after each update."""
-
-    def __init__(self):
-        super().__init__()
-        self.slots = []
-
-    def on_train_batch_end(self, batch, logs=None):
-        super().on_train_batch_end(batch, logs)
-        self.slots.append({v.path.rsplit("_", 1)[-1]: float(np.ravel(v.numpy())[0])
-                           for v in self.model.optimizer.variables if v.path.endswith(("m", "y"))})
 
 
 def fit(optimizer, jit_compile, n=40, callbacks=()):

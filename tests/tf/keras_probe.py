@@ -129,3 +129,16 @@ def continued_here_and_fresh(model, x, y, tmp_path, epochs):
     reader = LRReader()
     model.fit(x, y, batch_size=4, epochs=epochs, verbose=0, shuffle=False, callbacks=[reader])
     return reader, run_python(CONTINUE_IN_A_FRESH_PROCESS, path, data, epochs)
+
+
+class SlotProbe(Probe):
+    """Probe that also records the optimizer's first-moment (momentum) slot after each update."""
+
+    def __init__(self):
+        super().__init__()
+        self.slots = []
+
+    def on_train_batch_end(self, batch, logs=None):
+        super().on_train_batch_end(batch, logs)
+        self.slots.append({v.path.rsplit("_", 1)[-1]: float(np.ravel(v.numpy())[0])
+                           for v in self.model.optimizer.variables if v.path.endswith(("m", "y"))})

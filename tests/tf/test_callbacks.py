@@ -11,7 +11,7 @@ import cyclr_tf
 from cyclr import policy
 from cyclr_tf.callbacks import CycledValue, cycle_momentum
 from cyclr_tf.schedule import Schedule
-from tests.tf.keras_probe import Probe, max_error, mean_output, ones, probe_model
+from tests.tf.keras_probe import SlotProbe, max_error, mean_output, ones, probe_model
 
 LR = policy.Triangular(0.01, 0.1, step_size=7)
 MOMENTUM = policy.Triangular(0.95, 0.85, step_size=5)  # inverted: 0.95 -> 0.85 -> 0.95
@@ -61,20 +61,6 @@ def test_per_batch_logs_the_lr_and_cycled_momentum_of_each_update(optimizer_clas
 def test_lr_logger_rejects_non_bool():
     with pytest.raises(TypeError, match="Argument `per_batch` must be a bool"):
         cyclr_tf.LRLogger(per_batch="yes")
-
-
-class SlotProbe(Probe):
-    """Probe that also records the optimizer's first-moment (momentum) slot after each update."""
-
-    def __init__(self):
-        super().__init__()
-        self.slots = []
-
-    def on_train_batch_end(self, batch, logs=None):
-        super().on_train_batch_end(batch, logs)
-        slots = {v.path.rsplit("_", 1)[-1]: float(v.numpy().ravel()[0])
-                 for v in self.model.optimizer.variables if v.path.endswith(("m", "y"))}
-        self.slots.append(slots)
 
 
 def _fit_with_cycled_momentum(optimizer, jit_compile, n=40):
