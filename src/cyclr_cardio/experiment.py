@@ -63,6 +63,7 @@ from cyclr_cardio.report import (
     CYCLICAL,
     README_END,
     README_START,
+    SYNTHETIC_FIGURE,
     Run,
     check_readme,
     devices_used,
@@ -267,7 +268,8 @@ def run(args: argparse.Namespace, data, path: str | None, trainers: dict[str, T.
     print()
     print(render_table(rows, markdown=False))
     print(f"\nwrote {', '.join(written)} to {out}/ ({wall:.0f} s from start to finish)")
-    print("time: " + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in SECONDS.items()))
+    print("time, summed over the backends (which train side by side when cores allow): "
+          + ", ".join(f"{name} {seconds:.1f} s" for name, seconds in SECONDS.items()))
     if readme is not None:
         print(f"updated the results table in {args.readme}")
     if path is None:
@@ -284,11 +286,12 @@ def _write(folder: RunFolder, runs: list[Run], rows: list[dict], data, reference
     write_summary(folder.path("summary.csv"), rows, run_id)
     if any(r.grid for r in runs):
         write_grid(folder.path("grid.csv"), runs, run_id)
-    plot_lr(folder.path("lr_schedule.png"), runs, note)
-    plot_val(folder.path("val_accuracy.png"), runs, note)
+    banner = SYNTHETIC_FIGURE if data.source == "synthetic" else ""
+    plot_lr(folder.path("lr_schedule.png"), runs, note, banner)
+    plot_val(folder.path("val_accuracy.png"), runs, note, banner)
     curves = any(r.curve is not None for r in runs)
     if curves:
-        plot_range_tests(folder.path("range_test.png"), runs, note)
+        plot_range_tests(folder.path("range_test.png"), runs, note, banner)
     report = render_report(runs, rows, data, reference, args, folder.command, wall, curves,
                            provenance=note)
     folder.path("report.md").write_text(report, encoding="utf-8")
@@ -317,7 +320,7 @@ def _all_runs(trainers: dict[str, T.Trainer], data, args: argparse.Namespace) ->
     if workers == 1:
         return [run for trainer in trainers.values() for run in _backend_runs(trainer, data, args)]
     options = argparse.Namespace(**{k: v for k, v in vars(args).items()
-                                    if k not in ("prepare", "parser")})
+                                    if k not in ("prepare", "parser")}, side_by_side=True)
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(workers, mp_context=context, initializer=_die_with_parent) as pool:
         futures = [pool.submit(_backend_runs_in_process, backend, data, options)
@@ -389,8 +392,9 @@ SECONDS: Counter[str] = Counter()
 
 
 def _train(trainer: T.Trainer, name, seed, data, schedule, args, label=None) -> TrainResult:
+    position = args.backends.index(trainer.backend) if getattr(args, "side_by_side", 0) else 0
     bar = Progress(label or f"{trainer.backend} {name} seed {seed}", args.epochs, schedule,
-                   iters_per_epoch(data, args.batch_size))
+                   iters_per_epoch(data, args.batch_size), position=position)
     start = time.perf_counter()
     result = trainer.train(data, schedule, epochs=args.epochs, batch_size=args.batch_size,
                            seed=seed, on_epoch=bar)
@@ -457,27 +461,46 @@ def gradient_boosting(data) -> dict:
 
 
 class Progress:
-    """A progress bar per run on stderr (tqdm), one step per epoch. Its text shows the range of
-    the LR over the epoch's updates, not only the last one, which a cyclical policy would show
-    at the same point of every cycle."""
+    """Progress of one run on stderr. On a terminal, a tqdm bar (one line per backend when the
+    backends train side by side), one step per epoch, showing the range of the LR over the
+    epoch's updates, not only the last one, which a cyclical policy would show at the same point
+    of every cycle. Elsewhere (a log file, a pipe), one line per run when it ends, written in
+    one piece so that the backends' lines never mix."""
 
-    def __init__(self, label: str, epochs: int, schedule: P.Policy, steps_per_epoch: int):
+    def __init__(self, label: str, epochs: int, schedule: P.Policy, steps_per_epoch: int,
+                 position: int = 0):
         from tqdm import tqdm
 
-        self.schedule, self.steps_per_epoch = schedule, steps_per_epoch
+        self.label, self.schedule, self.steps_per_epoch = label, schedule, steps_per_epoch
+        self.tty = sys.stderr.isatty()
+        self.last: EpochLog | None = None
         self.bar = tqdm(total=epochs, desc=f"{label:<38}", unit="epoch", file=sys.stderr,
                         bar_format="{desc} {bar:24} {n_fmt:>3}/{total_fmt}{postfix}",
-                        ascii=" #", mininterval=0.5)
+                        ascii=" #", mininterval=0.5, position=position, leave=True,
+                        disable=not self.tty)
+
+    def _lrs(self, first_epoch: int, last_epoch: int) -> str:
+        lrs = self.schedule(np.arange((first_epoch - 1) * self.steps_per_epoch,
+                                      last_epoch * self.steps_per_epoch))
+        return f"lr {lrs.min():.3g}..{lrs.max():.3g}"
 
     def __call__(self, log: EpochLog) -> None:
-        steps = np.arange((log.epoch - 1) * self.steps_per_epoch, log.epoch * self.steps_per_epoch)
-        lrs = self.schedule(steps)
-        self.bar.set_postfix_str(f"lr {lrs.min():.3g}..{lrs.max():.3g} loss "
+        self.last = log
+        self.bar.set_postfix_str(f"{self._lrs(log.epoch, log.epoch)} loss "
                                  f"{log.train_loss:.4f} val {log.val_accuracy:.4f} "
                                  f"{log.elapsed_s:6.1f}s", refresh=False)
         self.bar.update(1)
 
     def close(self, result: TrainResult) -> None:
-        self.bar.set_postfix_str(self.bar.postfix + f" test {result.test_accuracy:.4f} on "
-                                 f"{result.device}", refresh=False)
+        end = f" test {result.test_accuracy:.4f} on {result.device}"
+        if self.tty:
+            self.bar.set_postfix_str(self.bar.postfix + end, refresh=False)
+            self.bar.close()
+            return
         self.bar.close()
+        log = self.last
+        line = (f"{self.label:<38} {log.epoch} epochs, {self._lrs(1, log.epoch)}, loss "
+                f"{log.train_loss:.4f}, val {log.val_accuracy:.4f},{end}, "
+                f"{log.elapsed_s:.1f}s\n")
+        sys.stderr.write(line)
+        sys.stderr.flush()

@@ -29,12 +29,23 @@ def option_error(option: str, requirement: str, received: str) -> UsageError:
     return UsageError(f"Argument `{option}` must be {requirement}. Received: {option}={received}")
 
 
+class _DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows each option's default, except where its help already says it or there is none (a
+    flag, or a default the help explains)."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if action.default in (None, False) or "(default" in text:
+            return text
+        return super()._get_help_string(action)
+
+
 class Parser(argparse.ArgumentParser):
     """argparse, with every error in the project's style and raised instead of exiting, and
     every option's default in ``--help``."""
 
     def __init__(self, *args, **kwargs):
-        kwargs.setdefault("formatter_class", argparse.ArgumentDefaultsHelpFormatter)
+        kwargs.setdefault("formatter_class", _DefaultsFormatter)
         super().__init__(*args, **kwargs)
 
     def error(self, message: str):  # argparse's own errors (missing or unknown arguments)

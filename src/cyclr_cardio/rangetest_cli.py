@@ -15,7 +15,7 @@ import math
 
 from cyclr.rangetest import METHODS, RangeTestResult, Sweep
 from cyclr_cardio import trainer as T
-from cyclr_cardio.experiment import RANGE_TEST, step_size_epochs
+from cyclr_cardio.experiment import RANGE_TEST, SYNTHETIC_BANNER, step_size_epochs
 from cyclr_cardio.options import (
     add_data_and_device,
     data_path,
@@ -82,9 +82,13 @@ def run(args: argparse.Namespace, sweep: Sweep, output, data, trainer: T.Trainer
     """Run the range test, write the figure, print the suggestion (exit 1 without one)."""
     from cyclr.plot import plot_range_test
 
+    synthetic = data.source == "synthetic"
+    if synthetic:
+        print(SYNTHETIC_BANNER)
     result = trainer.range_test(data, sweep, batch_size=args.batch_size, seed=args.seed)
-    plot_range_test(result, output, title=f"LR range test: cardio MLP, {args.backend}, SGD, "
-                    f"batch {args.batch_size} ({_sweep_text(result)})")
+    plot_range_test(result, output, title=("SYNTHETIC DATA: " if synthetic else "")
+                    + f"LR range test: cardio MLP, {args.backend}, SGD, batch {args.batch_size} "
+                    f"({_sweep_text(result)})")
     print(f"range test ({args.backend}, SGD, batch {args.batch_size}) on {data.describe()}")
     print(f"sweep: {_sweep_text(result)}")
     s = result.suggestion

@@ -92,12 +92,15 @@ def test_report_and_plots_exist(tiny_run):
     for needed in ("## Results", "64.7", "65.0", "HistGradientBoostingClassifier",
                    "total epochs", "## The article's claims, checked", "*trains faster*",
                    "lr_schedule.png", "val_accuracy.png", "the shaded band spans",
-                   "![LR range tests](range_test.png)", "Regenerate: `cyclr compare"):
+                   "![LR range tests](range_test.png)", "Regenerate: `cyclr compare",
+                   "(on the synthetic stand-in: how it behaves, not the real data)",
+                   "so the two do not compare"):
         assert needed in report
     for png in ("lr_schedule.png", "val_accuracy.png", "range_test.png"):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "test acc %" in proc.stdout  # the summary table
-    assert "#####   2/2, lr " in proc.stderr  # a progress bar per run, with the LR range
+    # not a terminal: one line per run, written in one piece, with the LR range it swept
+    assert " 2 epochs, lr " in proc.stderr and " test 0." in proc.stderr
 
 
 # ------------------------------------------------------------------------------ bad input
@@ -197,7 +200,7 @@ def test_a_bug_during_training_shows_its_traceback(monkeypatch, tmp_path):
               "--seeds", "1", "--synthetic-rows", "300", "--out", str(tmp_path / "out")])
 
 
-def test_progress_shows_the_lr_range_of_each_epoch_not_its_last_update(capsys):
+def test_progress_shows_the_lr_range_of_each_epoch_not_its_last_update(capsys, monkeypatch):
     """With a cycle per epoch the last update of every epoch is a trough; the bar shows the
     whole range the epoch swept."""
     from cyclr import policy as P
@@ -205,6 +208,7 @@ def test_progress_shows_the_lr_range_of_each_epoch_not_its_last_update(capsys):
     from cyclr_cardio.trainer import EpochLog, TrainResult
 
     p = P.Triangular(base_lr=0.01, max_lr=0.5, step_size=5)  # one cycle = one 10-update epoch
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)  # the bar is for terminals
     bar = Progress("torch clr seed 0", 3, p, 10)
     logs = [EpochLog(e, p(10 * e - 1), 0.6, 0.7, 0.7, 0.1 * e) for e in (1, 2, 3)]
     for log in logs:
@@ -243,3 +247,36 @@ def test_backends_side_by_side_give_the_numbers_of_one_after_the_other(tmp_path)
                               for r in csv.DictReader(f)])
     assert summaries[0] == summaries[1]
     assert [r["backend"] for r in summaries[0]] == ["tf", "tf", "torch", "torch"]
+
+
+def test_off_a_terminal_each_run_is_one_line(capsys):
+    from cyclr import policy as P
+    from cyclr_cardio.experiment import Progress
+    from cyclr_cardio.trainer import EpochLog, TrainResult
+
+    p = P.Triangular(base_lr=0.01, max_lr=0.5, step_size=5)
+    bar = Progress("tf clr seed 1", 2, p, 10)
+    logs = [EpochLog(e, p(10 * e - 1), 0.6, 0.7, 0.7, 0.1 * e) for e in (1, 2)]
+    for log in logs:
+        bar(log)
+    bar.close(TrainResult(logs, 0.71, "cpu", 0.2))
+    assert capsys.readouterr().err.splitlines() == [
+        f"{'tf clr seed 1':<38} 2 epochs, lr 0.01..0.5, loss 0.6000, val 0.7000, test 0.7100 on "
+        "cpu, 0.2s"]
+
+
+@pytest.mark.parametrize("clr, constant, mark", [
+    (0.7341, 0.7320, "within noise (a 0.21-point difference"),
+    (0.7400, 0.7320, "holds: **tf**, *ends more accurate*"),
+    (0.7250, 0.7320, "does not hold: **tf**, *ends more accurate*"),
+])
+def test_a_difference_under_one_standard_error_is_called_noise(clr, constant, mark):
+    from cyclr_cardio.report import _claim_lines
+
+    def agg(policy, test):
+        return {"backend": "tf", "policy": policy, "test_accuracy": (test, 0.0),
+                "final_val_accuracy": (test, 0.0), "epochs_to_target": (5.0, 0.0),
+                "reached": 3, "n": 3, "total_epochs": (50.0, 0.0)}
+
+    lines = _claim_lines([agg("constant", constant), agg("clr", clr)], 50, noise=0.0038)
+    assert any(mark in line for line in lines), lines

@@ -42,6 +42,7 @@ def test_embedded_data(backend, tmp_path, capsys, monkeypatch):
     code, captured = run_cli(capsys, "--backend", backend, "--num-steps", "80", "-o", str(out))
     assert code == 0, captured
     assert "on synthetic" in captured.out and f"wrote {out}" in captured.out
+    assert "SYNTHETIC DATA" in captured.out
     p = pasted_policy(captured.out)
     assert 1e-4 <= p.base_lr < p.max_lr <= 10.0
     from cyclr_cardio.data import load_dataset
