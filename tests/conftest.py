@@ -18,3 +18,16 @@ def cardio_csv() -> Path:
     if not path or not Path(path).is_file():
         pytest.skip(f"real cardio data not available: set CYCLR_CARDIO_CSV (got {path!r})")
     return Path(path)
+
+
+#: The test folders of one framework, and the marker their tests carry (``pytest -m torch``).
+FOLDER_MARKERS = ("tf", "torch", "keras", "arrays")
+
+
+def pytest_collection_modifyitems(config, items):
+    here = Path(__file__).parent
+    for item in items:
+        if item.path.is_relative_to(here):
+            folder = item.path.relative_to(here).parts[0]
+            if folder in FOLDER_MARKERS:
+                item.add_marker(getattr(pytest.mark, folder))

@@ -5,7 +5,6 @@ runs it per backend (``tf``, ``keras-jax``, ``keras-torch``)."""
 
 import importlib.util
 import os
-from pathlib import Path
 
 import pytest
 
@@ -22,17 +21,3 @@ _package = PACKAGES.get(os.environ["KERAS_BACKEND"])
 if _package is not None and importlib.util.find_spec(_package) is None:
     pytest.skip(f"the Keras backend {os.environ['KERAS_BACKEND']} is not installed",
                 allow_module_level=True)
-
-
-def pytest_configure(config):
-    # Keras 3.15's own saving code passes variables to np.array (NumPy 2 deprecation): not ours
-    config.addinivalue_line(
-        "filterwarnings",
-        "ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning")
-
-
-def pytest_collection_modifyitems(config, items):
-    here = Path(__file__).parent
-    for item in items:
-        if item.path.is_relative_to(here):
-            item.add_marker(pytest.mark.keras)
