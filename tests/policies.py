@@ -17,6 +17,8 @@ EVERY_TYPE = {
     "warmup": policy.warmup(policy.OneCycle(0.1, total_steps=80), steps=20),
     "join": policy.Join((policy.Constant(0.01), policy.Triangular(0.01, 0.1, step_size=5),
                          policy.CosineRestarts(0.1, period=10, period_mult=2)), (20, 60)),
+    # a cycle reduced twice on plateaus, in phase (cyclr_tf.ReduceLROnPlateau)
+    "scaled": policy.Scaled(policy.Triangular(0.01, 0.1, step_size=10), (25, 60), (0.5, 0.2)),
 }
 
 

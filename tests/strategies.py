@@ -213,6 +213,7 @@ VALID = {
                       "div_factor": 25.0, "final_div_factor": 1e4, "three_phase": False},
     policy.CosineRestarts: {"max_lr": 0.1, "period": 10, "period_mult": 2, "min_lr": 0.001},
     policy.Join: {"policies": (policy.Constant(0.1), policy.Constant(0.2)), "boundaries": (10,)},
+    policy.Scaled: {"policy": policy.Constant(0.1), "boundaries": (10,), "scales": (0.5,)},
 }
 
 #: The kind of every field of every policy: which values are invalid for it.
@@ -222,7 +223,7 @@ KINDS = {
     "period_mult": "count", "step_size_down": "optional_count", "gamma": "gamma",
     "pct_start": "fraction", "div_factor": "factor", "final_div_factor": "factor",
     "anneal": "anneal", "three_phase": "flag", "policies": "policies",
-    "boundaries": "boundaries",
+    "boundaries": "boundaries", "policy": "policy", "scales": "scales",
 }
 
 #: Values of a wrong type for any number field.
@@ -251,6 +252,11 @@ _VALUE_ERRORS = {
     "flag": st.nothing(),
     "policies": st.sampled_from([(), [], "nested"]),
     "boundaries": st.sampled_from([(0,), (-1,), (2**63,), (10, 20), (), (2.5,), (10**400,)]),
+    # a Scaled may start at 0; a wrong count of boundaries is a wrong count of scales there
+    "scaled_boundaries": st.sampled_from([(-1,), (2**63,), (2.5,), (10**400,), (12, 12)]),
+    "policy": st.just("nested"),
+    "scales": st.sampled_from([(0.0,), (-1.0,), (math.inf,), (math.nan,), (), (0.5, 0.5),
+                               (10**400,)]),
 }
 _TYPE_ERRORS = {
     "optional_count": NOT_NUMBERS.filter(lambda v: v is not None),  # None: the default
@@ -259,6 +265,10 @@ _TYPE_ERRORS = {
     "policies": st.sampled_from([None, 0.1, "abc", b"ab", {"type": "Constant", "lr": 0.1},
                                  [0.1], [lambda k: 0.1], (policy.Constant(0.1), "x")]),
     "boundaries": st.sampled_from([None, 10, "10", b"1", {10: 1}, (None,), ("10",), (True,)]),
+    "policy": st.sampled_from([None, 0.1, "abc", [policy.Constant(0.1)], lambda k: 0.1]),
+    "scaled_boundaries": st.sampled_from([None, 10, "10", b"1", {10: 1}, (None,), ("10",),
+                                          (True,)]),
+    "scales": st.sampled_from([None, 0.5, "0.5", b"1", (None,), ("0.5",), (True,)]),
 }
 
 
@@ -275,12 +285,13 @@ def invalid_field(draw):
     ``field``; ``kwargs`` is :data:`VALID` with ``field`` made invalid."""
     cls = draw(st.sampled_from(list(VALID)))
     field = draw(st.sampled_from(sorted(VALID[cls])))
-    kind = KINDS[field]
+    kind = "scaled_boundaries" if (cls, field) == (policy.Scaled, "boundaries") else KINDS[field]
     wrong_type = draw(st.booleans()) if kind != "flag" else True
     if wrong_type:
         value, error = draw(_TYPE_ERRORS.get(kind, NOT_NUMBERS)), TypeError
     else:
         value, error = draw(_VALUE_ERRORS[kind]), ValueError
     if isinstance(value, str) and value == "nested":  # Joins nested one level too deep
-        value = (_deep_join(policy.MAX_NESTING), policy.Constant(0.1))
+        value = (_deep_join(policy.MAX_NESTING) if field == "policy" else
+                 (_deep_join(policy.MAX_NESTING), policy.Constant(0.1)))
     return cls, {**VALID[cls], field: value}, field, error

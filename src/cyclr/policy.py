@@ -28,7 +28,9 @@ every step from 0 to ``2**63 - 1``.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
+import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -50,13 +52,16 @@ __all__ = [
     "OneCycle",
     "CosineRestarts",
     "Join",
+    "Scaled",
     "warmup",
+    "scaled",
     "one_cycle_momentum",
     "from_config",
     "MAX_NESTING",
 ]
 
-#: How many :class:`Join` may nest inside one another (a Join of plain policies is 1 deep). Far
+#: How many :class:`Join` or :class:`Scaled` may nest inside one another (a Join of plain policies
+#: is 1 deep). Far
 #: beyond any real schedule, far below Python's recursion limit (formulas, configs and equality
 #: recurse once per level).
 MAX_NESTING = 32
@@ -91,8 +96,10 @@ _NOT_PLAIN = object()
 
 def _plain(value: Any) -> Any:
     """``value`` as a plain Python scalar: numpy scalars and subclasses of bool, int, float and
-    str are converted; ``None`` and tuples (a Join's fields) stay; anything else is
-    ``_NOT_PLAIN``."""
+    str are converted; ``None``, tuples (a Join's fields) and policies (a Scaled's) stay;
+    anything else is ``_NOT_PLAIN``."""
+    if isinstance(value, Policy):
+        return value
     if type(value) in (int, float, bool, str, tuple) or value is None:
         return value
     if isinstance(value, (bool, np.bool_)):
@@ -239,7 +246,8 @@ class Policy:
 
     @property
     def nesting(self) -> int:
-        """How many :class:`Join` levels this policy holds: 0 for a plain policy."""
+        """How many :class:`Join` or :class:`Scaled` levels this policy holds: 0 for a plain
+        policy."""
         return 0
 
     def to_config(self) -> dict[str, Any]:
@@ -250,6 +258,8 @@ class Policy:
             value = getattr(self, field.name)
             if isinstance(value, tuple):
                 value = [v.to_config() if isinstance(v, Policy) else v for v in value]
+            elif isinstance(value, Policy):
+                value = value.to_config()
             config[field.name] = value
         return config
 
@@ -291,8 +301,8 @@ def from_config(config: Any) -> Policy:
 
 
 def _nesting_exceeds(config: dict[str, Any]) -> bool:
-    """Whether a config nests Joins more than :data:`MAX_NESTING` deep: an iterative walk
-    (no recursion, each dict revisited only deeper), so self-referencing configs end too."""
+    """Whether a config nests Joins and Scaleds more than :data:`MAX_NESTING` deep: an iterative
+    walk (no recursion, each dict revisited only deeper), so self-referencing configs end too."""
     deepest: dict[int, int] = {}
     stack: list[tuple[Any, int]] = [(config, 0)]
     while stack:
@@ -301,9 +311,10 @@ def _nesting_exceeds(config: dict[str, Any]) -> bool:
             if depth + node.nesting > MAX_NESTING:
                 return True
             continue
-        if not (isinstance(node, dict) and node.get("type") == "Join"):
+        kind = node.get("type") if isinstance(node, dict) else None
+        if kind not in ("Join", "Scaled"):
             continue
-        children = node.get("policies")
+        children = node.get("policies") if kind == "Join" else [node.get("policy")]
         if not isinstance(children, (list, tuple)):
             continue
         depth += 1
@@ -333,7 +344,8 @@ def _build(config: Any, expected: type[P]) -> P:
         check.fail("config", f"a {wanted} config (cyclr.policy.from_config builds any policy)",
                    config)
     if _nesting_exceeds(config):
-        check.fail("config", f"a config with Joins nested at most {MAX_NESTING} deep", config)
+        check.fail("config", f"a config with Joins and Scaleds nested at most {MAX_NESTING} deep",
+                   config)
     fields = dataclasses.fields(cls)  # type: ignore[arg-type]
     names = {f.name for f in fields}
     unknown = sorted((k for k in config if k != "type" and k not in names), key=repr)
@@ -852,16 +864,10 @@ class Join(Policy):
         if 1 + max(p.nesting for p in policies) > MAX_NESTING:
             check.fail("policies", f"policies with Joins nested at most {MAX_NESTING - 1} deep "
                        f"(a Join may nest {MAX_NESTING} deep)", self.policies)
-        boundaries = self.boundaries
-        if isinstance(boundaries, (str, bytes)) or not isinstance(boundaries,
-                                                                  (Sequence, np.ndarray)):
-            check.fail("boundaries", "a sequence of step numbers", boundaries, TypeError)
-        bounds = tuple(check.positive_int("boundaries", b) for b in boundaries)
+        bounds = _boundaries(self.boundaries, 1, "positive integers")
         if len(bounds) != len(policies) - 1:
             check.fail("boundaries", f"one fewer than the policies ({len(policies)})",
-                       boundaries)
-        if any(b >= c for b, c in zip(bounds, bounds[1:])):
-            check.fail("boundaries", "strictly increasing", boundaries)
+                       self.boundaries)
         _set(self, "policies", policies)
         _set(self, "boundaries", bounds)
 
@@ -880,6 +886,127 @@ class Join(Policy):
             local = p.formula(ops, ops.maximum(step - start, 0))
             value = ops.where(step >= start, local, value)
         return value
+
+
+def _boundaries(value: Any, minimum: int, requirement: str) -> tuple[int, ...]:
+    """``boundaries`` of a :class:`Join` or :class:`Scaled`: strictly increasing integers from
+    ``minimum`` to ``2**63 - 1``, as a tuple."""
+    if isinstance(value, (str, bytes)) or not isinstance(value, (Sequence, np.ndarray)):
+        check.fail("boundaries", "a sequence of step numbers", value, TypeError)
+    bounds = tuple(check.integer("boundaries", b, minimum, requirement) for b in value)
+    if any(b >= c for b, c in zip(bounds, bounds[1:])):
+        check.fail("boundaries", "strictly increasing", value)
+    return bounds
+
+
+@dataclass(frozen=True)
+class Scaled(Policy):
+    """``policy`` multiplied by ``scales[i]`` from update ``boundaries[i]`` on, cumulatively
+    (optax ``piecewise_constant_schedule``'s ``boundaries_and_scales``, torch ``MultiStepLR``):
+
+        lr(k) = policy(k) * scales[0] * ... * scales[i]   for boundaries[i] <= k < boundaries[i+1]
+
+    and ``policy(k)`` before ``boundaries[0]``. Unlike :class:`Join`, ``policy`` keeps the global
+    step: a cycle goes on in phase, scaled. A reduction on a plateau (``cyclr_tf``'s
+    ``ReduceLROnPlateau``) is one more boundary and scale: see :func:`scaled`.
+
+    Args:
+        policy: the policy to scale (or its config).
+        boundaries: strictly increasing step numbers (optimizer updates, ``>= 0``).
+        scales: one finite factor ``> 0`` per boundary.
+
+    Returns:
+        A policy: ``p(k)`` as above (``policy`` itself when there are no boundaries).
+
+    Raises:
+        TypeError: ``policy`` is not a policy or config; ``boundaries`` or ``scales`` is not a
+            sequence of numbers.
+        ValueError: boundaries not strictly increasing non-negative integers ``<= 2**63 - 1``;
+            a scale not finite and ``> 0``; as many scales as boundaries; a scaled value that
+            is not a finite float (naming ``scales``); nesting too deep.
+    """
+
+    policy: Policy
+    boundaries: tuple[int, ...] = ()
+    scales: tuple[float, ...] = ()
+
+    def _validate(self) -> None:
+        if not isinstance(self.policy, (Policy, dict)):
+            check.fail("policy", "a cyclr policy or its config", self.policy, TypeError)
+        inner = from_config(self.policy)
+        if 1 + inner.nesting > MAX_NESTING:
+            check.fail("policy", f"a policy with Joins and Scaleds nested at most "
+                       f"{MAX_NESTING - 1} deep", self.policy)
+        bounds = _boundaries(self.boundaries, 0, "non-negative integers")
+        scales = self.scales
+        if isinstance(scales, (str, bytes)) or not isinstance(scales, (Sequence, np.ndarray)):
+            check.fail("scales", "a sequence of numbers", scales, TypeError)
+        factors = tuple(check.positive("scales", f) for f in scales)
+        if len(factors) != len(bounds):
+            check.fail("scales", f"one per boundary ({len(bounds)})", scales)
+        _set(self, "policy", inner)
+        _set(self, "boundaries", bounds)
+        _set(self, "scales", factors)
+        self.products  # noqa: B018  (made now: a tracer must find it ready, see CosineRestarts)
+
+    @cached_property
+    def products(self) -> tuple[float, ...]:
+        """The factor in force after 0, 1, 2, ... boundaries: ``(1.0, s0, s0 * s1, ...)``."""
+        return tuple(itertools.accumulate(self.scales, operator.mul, initial=1.0))
+
+    @cached_property
+    def nesting(self) -> int:  # type: ignore[override]
+        return 1 + self.policy.nesting
+
+    @property
+    def levels(self) -> tuple[Level, ...]:
+        inner = self.policy.levels
+        levels = [level._replace(field=f"policy.{level.field}") for level in inner]
+        for i, product in enumerate(self.products[1:]):
+            levels += [Level("scales", self.scales, level.value * product,
+                             f"{level.meaning} times the product of scales[:{i + 1}]")
+                       for level in inner]
+        return tuple(levels)
+
+    def formula(self, ops, step):
+        value = self.policy.formula(ops, step)
+        if not self.boundaries:
+            return value
+        return value * ops.take(self.products, ops.count_le(self.boundaries, step))
+
+
+def scaled(policy: Policy, step: int, scale: float) -> Scaled:
+    """``policy`` multiplied by ``scale`` from update ``step`` on (a reduction on a plateau).
+
+    A :class:`Scaled` ``policy`` gets one more boundary, so reductions stay one flat level
+    (several at one step multiply); anything else becomes ``Scaled(policy, (step,), (scale,))``.
+
+    Args:
+        policy: the policy now in force.
+        step: the first update the new factor applies to, ``>=`` the last boundary of a
+            ``Scaled`` ``policy``.
+        scale: the factor, a finite number ``> 0``.
+
+    Returns:
+        The :class:`Scaled` policy; equal to ``policy`` before ``step``.
+
+    Raises:
+        TypeError: ``policy`` is not a policy; ``step`` or ``scale`` of the wrong type.
+        ValueError: ``step`` negative or before the last boundary; ``scale`` not ``> 0``.
+    """
+    if not isinstance(policy, Policy):
+        check.fail("policy", "a cyclr policy", policy, TypeError)
+    step = check.integer("step", step, 0, "a non-negative integer")
+    scale = check.positive("scale", scale)
+    if not isinstance(policy, Scaled):
+        return Scaled(policy, (step,), (scale,))
+    bounds, scales = policy.boundaries, policy.scales
+    if bounds and step < bounds[-1]:
+        check.fail("step", f"at least the last boundary ({bounds[-1]}): reductions are made in "
+                   "order", step)
+    if bounds and step == bounds[-1]:
+        return Scaled(policy.policy, bounds, scales[:-1] + (scales[-1] * scale,))
+    return Scaled(policy.policy, bounds + (step,), scales + (scale,))
 
 
 def warmup(policy: Policy, steps: int, start_lr: float | None = None) -> Policy:
