@@ -145,13 +145,13 @@ def keras_backend():
     """The row of this process's Keras backend."""
     import keras
 
-    from cyclr_tf import LRLogger, Schedule, cycle_momentum
+    from cyclr_tf import LRLogger, ReduceLROnPlateau, Schedule, cycle_momentum
     from cyclr_tf.ops import INT
 
     p = _policy()
     sched = Schedule(p)
     cycle_momentum(keras.optimizers.SGD(sched, momentum=0.9), _policy())
-    LRLogger()
+    LRLogger(), ReduceLROnPlateau()
     backend = keras.backend.backend()
     step = keras.ops.convert_to_tensor(5, dtype="int32")
     value = sched(step)

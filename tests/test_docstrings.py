@@ -11,7 +11,7 @@ PUBLIC = {
     "cyclr.rangetest": ["Sweep", "suggest", "smooth_losses", "smooth_lrs"],
     "cyclr.plot": ["figure", "save", "draw_range_test", "draw_schedule", "plot_range_test",
                    "plot_schedule"],
-    "cyclr_tf": ["Schedule", "LRLogger", "cycle_momentum", "range_test"],
+    "cyclr_tf": ["Schedule", "LRLogger", "ReduceLROnPlateau", "cycle_momentum", "range_test"],
     "cyclr_torch": ["Scheduler", "lightning_config", "range_test"],
 }
 FRAMEWORK = {"cyclr_tf": "keras", "cyclr_torch": "torch"}

@@ -7,8 +7,8 @@ all ``keras.saving.load_model`` needs to load a ``.keras`` file that uses it.
 (``import cyclr_tf.tfa as tfa``); it is not imported here.
 """
 
-from cyclr_tf.callbacks import LRLogger, cycle_momentum
+from cyclr_tf.callbacks import LRLogger, ReduceLROnPlateau, cycle_momentum
 from cyclr_tf.rangetest import range_test
 from cyclr_tf.schedule import Schedule
 
-__all__ = ["Schedule", "LRLogger", "cycle_momentum", "range_test"]
+__all__ = ["Schedule", "LRLogger", "ReduceLROnPlateau", "cycle_momentum", "range_test"]

@@ -4,19 +4,26 @@ Smith (2018, arXiv:1803.09820) cycles the momentum inversely to the learning rat
 while the LR is low, low while it is high. :func:`cycle_momentum` makes an optimizer's momentum
 (``SGD.momentum``) or first-moment decay (``beta_1`` of the Adam family) follow a cyclr policy,
 step by step inside the compiled graph. :class:`LRLogger` puts the values into ``logs``.
+:class:`ReduceLROnPlateau` scales a :class:`~cyclr_tf.Schedule` on a plateau.
+
+Importing this module also makes Keras' own ``ReduceLROnPlateau`` and ``LearningRateScheduler``
+refuse an optimizer whose learning rate is a :class:`~cyclr_tf.Schedule` at the start of ``fit``
+(they cannot set it; Keras would fail when they first try, for a plateau mid-run).
 """
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import keras
+import numpy as np
 from keras import ops
 
 from cyclr import validate as check
-from cyclr.policy import Policy
+from cyclr.policy import Policy, Scaled, scaled
 from cyclr_tf.ops import KERAS_OPS
-from cyclr_tf.schedule import as_policy, as_step
+from cyclr_tf.schedule import Schedule, as_policy, as_step
 
 #: The optimizers whose momentum term cyclr can cycle, and the attribute holding it.
 MOMENTUM_ATTRIBUTES = {
@@ -177,20 +184,71 @@ def cycled_values(optimizer: Any) -> dict[str, CycledValue]:
             if isinstance(value := getattr(target, name, None), CycledValue)}
 
 
-class LRLogger(keras.callbacks.Callback):
-    """Puts the real learning rate (and the momentum, when cycled) into ``logs``.
+def _update_values(optimizer: Any, step: Any) -> dict[str, Any]:
+    """The learning rate and the cycled momenta of update ``step``, as float32 tensors: the
+    optimizer's own schedule (or LR variable) and :func:`cycle_momentum`'s policies, traceable."""
+    # Keras keeps the schedule in ``_learning_rate``, with no public accessor; its public
+    # ``learning_rate`` is only the value at the current step
+    schedule = getattr(_inner(optimizer), "_learning_rate", None)
+    if isinstance(schedule, keras.optimizers.schedules.LearningRateSchedule):
+        values = {"learning_rate": schedule(step)}
+    else:
+        values = {"learning_rate": ops.convert_to_tensor(optimizer.learning_rate)}
+    values.update({name: value.policy.formula(KERAS_OPS, as_step(step))
+                   for name, value in cycled_values(optimizer).items()})
+    return {name: ops.cast(value, "float32") for name, value in values.items()}
 
-    ``logs["learning_rate"]`` is the learning rate read from the optimizer itself, so ``History``,
-    ``CSVLogger`` and custom callbacks see the schedule's values (Keras 3 logs none; its
-    ``_decayed_lr`` is gone). A momentum cycled by :func:`cycle_momentum` is logged under its
-    attribute name (``"momentum"`` or ``"beta_1"``). Put it before ``CSVLogger`` in the callback
-    list: callbacks see ``logs`` in list order.
+
+def _log_from_the_train_step(model: Any) -> None:
+    """Make ``model``'s train step return, besides its metrics, the values its update used
+    (:func:`_update_values` at ``iterations - 1``, read after the update). Keras builds every
+    ``logs`` dict from what the train step returns, so each callback sees them, in any order;
+    with ``steps_per_execution > 1`` the execution returns its last step's. Idempotent; the
+    train function is made again at the next ``fit``."""
+    original = model.train_step
+    if getattr(original, "_cyclr_logs", False):
+        return
+
+    def with_values(logs: Any, optimizer: Any) -> Any:
+        if optimizer is None or not isinstance(logs, dict):
+            return logs
+        return {**logs, **_update_values(optimizer, optimizer.iterations - 1)}
+
+    if keras.backend.backend() == "jax":  # a pure step: the optimizer's state is returned
+        def train_step(state, data):
+            logs, state = original(state, data)
+            optimizer = model.optimizer
+            if optimizer is not None:
+                with keras.StatelessScope(state_mapping=list(zip(optimizer.variables,
+                                                                 state[2]))):
+                    logs = with_values(logs, optimizer)
+            return logs, state
+    else:
+        def train_step(data):
+            return with_values(original(data), model.optimizer)
+
+    train_step._cyclr_logs = True
+    model.train_step = train_step
+    model.train_function = None
+
+
+class LRLogger(keras.callbacks.Callback):
+    """Puts the learning rate (and the momentum, when cycled) of each update into the ``logs``
+    every callback sees, whatever their order in the list.
+
+    ``logs["learning_rate"]`` is read from the optimizer itself (its schedule at the update's
+    step) inside the compiled train step, right after the update: each batch's logs hold the
+    value its own update used (with ``steps_per_execution > 1``, the execution's last update),
+    and each epoch's the value of its last update. So ``History``, ``CSVLogger``,
+    ``TensorBoard`` (``batch_learning_rate`` with ``update_freq="batch"``), the progress bar
+    and custom callbacks show the schedule's real values (Keras 3 logs none). A momentum cycled
+    by :func:`cycle_momentum` is logged under its attribute name (``"momentum"`` or
+    ``"beta_1"``). The values are added to the model's train step when the callback meets the
+    model, and stay in the logs of later fits.
 
     Args:
-        per_batch: ``False`` (default): each epoch logs the values its first update used.
-            ``True``: each batch also logs the values its own update used, also with
-            ``steps_per_execution > 1`` (Keras then calls batch hooks once per execution, with
-            the execution's last batch). Costs a host read per batch hook.
+        per_batch: deprecated, ignored: every batch's logs hold the values now (computed in the
+            compiled step, at no host cost).
 
     Returns:
         A Keras callback.
@@ -199,40 +257,161 @@ class LRLogger(keras.callbacks.Callback):
         TypeError: ``per_batch`` is not a bool.
     """
 
-    def __init__(self, per_batch: bool = False):
+    def __init__(self, per_batch: bool | None = None):
         super().__init__()
-        self.per_batch = check.boolean("per_batch", per_batch)
-        self._epoch_values: dict[str, float] = {}
-        if per_batch:  # only then: Keras dispatches batch hooks asynchronously unless overridden
-            self.on_train_batch_end = self._log_batch
+        if per_batch is not None:
+            check.boolean("per_batch", per_batch)
+            warnings.warn("LRLogger(per_batch=...) is deprecated and ignored: every batch's logs "
+                          "hold the learning rate of its own update now", DeprecationWarning,
+                          stacklevel=2)
+
+    def set_model(self, model):
+        super().set_model(model)
+        _log_from_the_train_step(model)
 
     def values_at(self, step: Any) -> dict[str, float]:
         """The learning rate (and cycled momentum) the optimizer uses for update ``step``."""
-        optimizer = self.model.optimizer
-        # Keras keeps the schedule in ``_learning_rate``, with no public accessor; its public
-        # ``learning_rate`` is only the value at the current step
-        schedule = getattr(_inner(optimizer), "_learning_rate", None)
-        scheduled = isinstance(schedule, keras.optimizers.schedules.LearningRateSchedule)
-        lr = schedule(step) if scheduled else optimizer.learning_rate
-        values = {"learning_rate": lr}
-        values.update({name: value.policy.formula(KERAS_OPS, as_step(step))
-                       for name, value in cycled_values(optimizer).items()})
-        return {name: float(ops.convert_to_numpy(ops.convert_to_tensor(value)))
-                for name, value in values.items()}
+        values = _update_values(self.model.optimizer, step)
+        return {name: float(ops.convert_to_numpy(value)) for name, value in values.items()}
 
     def current_values(self) -> dict[str, float]:
         """What the optimizer will use for its next update."""
         return self.values_at(self.model.optimizer.iterations)
 
-    def on_epoch_begin(self, epoch, logs=None):
-        self._epoch_values = self.current_values()
+
+def _schedule_of(optimizer: Any) -> Any:
+    """The optimizer's learning-rate schedule, or ``None`` for a float LR (or no optimizer)."""
+    schedule = getattr(_inner(optimizer), "_learning_rate", None)
+    if isinstance(schedule, keras.optimizers.schedules.LearningRateSchedule):
+        return schedule
+    return None
+
+
+class ReduceLROnPlateau(keras.callbacks.ReduceLROnPlateau):
+    """Keras' ``ReduceLROnPlateau`` for an optimizer whose learning rate is a :class:`Schedule`:
+    when ``monitor`` has not improved for ``patience`` epochs, the schedule is multiplied by
+    ``factor`` from the next update on. The cycle goes on in phase, scaled (Smith's
+    ``triangular2`` and ``exp_range`` are the scheduled form of this).
+
+    Same arguments, defaults and monitoring as Keras' callback (it is a subclass; ``mode="auto"``
+    infers the direction as Keras does); with a float learning rate it *is* Keras' callback.
+    The reduction is one more boundary of a :class:`cyclr.policy.Scaled` policy
+    (:func:`cyclr.policy.scaled`), set on the schedule (``schedule.policy``) and compiled into
+    the train function, which is made again (one retrace per reduction). So a ``.keras`` file
+    saved later holds every reduction in the schedule's config and training continues from it
+    with the same learning rates. Like Keras' callback, its counters (``best``, ``wait``,
+    ``cooldown_counter``) restart with each ``fit``.
+
+    Args:
+        monitor: the ``logs`` key to watch (``"val_loss"``).
+        factor: the schedule is multiplied by this, ``0 < factor < 1``.
+        patience: epochs without improvement before a reduction.
+        verbose: 1 prints each reduction.
+        mode: ``"auto"``, ``"min"`` or ``"max"``.
+        min_delta: the least change that counts as an improvement.
+        cooldown: epochs to wait after a reduction before counting again.
+        min_lr: the schedule's peak (the largest value of its policy, times the factors so far)
+            is never cut below this; no reduction once it is there.
+
+    Returns:
+        A Keras callback.
+
+    Raises:
+        TypeError: ``factor``, ``patience``, ``cooldown``, ``min_delta`` or ``min_lr`` of the
+            wrong type; at the start of ``fit``, an optimizer whose learning rate is a schedule
+            other than a :class:`Schedule` (Keras would fail at the first plateau).
+        ValueError: ``factor`` not in (0, 1); a negative ``patience``, ``cooldown``,
+            ``min_delta`` or ``min_lr``; ``mode`` not one of the three.
+    """
+
+    def __init__(self, monitor: str = "val_loss", factor: float = 0.1, patience: int = 10,
+                 verbose: int = 0, mode: str = "auto", min_delta: float = 1e-4,
+                 cooldown: int = 0, min_lr: float = 0.0):
+        factor = check.real("factor", factor, "a number in (0, 1)")
+        if not 0 < factor < 1:
+            check.fail("factor", "a number in (0, 1)", factor)
+        super().__init__(
+            monitor=monitor, factor=factor, verbose=verbose,
+            mode=check.choice("mode", mode, ("auto", "min", "max")),
+            patience=check.integer("patience", patience, 0, "a non-negative integer"),
+            min_delta=check.non_negative("min_delta", min_delta),
+            cooldown=check.integer("cooldown", cooldown, 0, "a non-negative integer"),
+            min_lr=check.non_negative("min_lr", min_lr))
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        schedule = _schedule_of(self.model.optimizer)
+        if schedule is not None and not isinstance(schedule, Schedule):
+            check.fail("learning_rate", "a cyclr_tf.Schedule or a float for "
+                       "cyclr_tf.ReduceLROnPlateau (it scales the schedule's policy)", schedule,
+                       TypeError)
 
     def on_epoch_end(self, epoch, logs=None):
-        if logs is not None:
-            logs.update(self._epoch_values)
+        schedule = _schedule_of(self.model.optimizer)
+        if schedule is None:
+            super().on_epoch_end(epoch, logs)
+            return
+        if self.monitor_op is None:
+            self._set_monitor_op()  # Keras' direction for mode="auto", once metrics exist
+        current = (logs or {}).get(self.monitor)
+        if current is None:
+            warnings.warn(f"Learning rate reduction is conditioned on metric `{self.monitor}` "
+                          f"which is not available. Available metrics are: "
+                          f"{','.join(logs or {})}.", stacklevel=2)
+            return
+        if self.in_cooldown():
+            self.cooldown_counter -= 1
+            self.wait = 0
+        if self._is_improvement(current, self.best):
+            self.best, self.wait = current, 0
+        elif not self.in_cooldown():
+            self.wait += 1
+            if self.wait >= self.patience and self._scale(schedule, epoch):
+                self.cooldown_counter, self.wait = self.cooldown, 0
 
-    def _log_batch(self, batch, logs=None):
-        # With steps_per_execution > 1 Keras calls this once per execution, after all of its
-        # updates, with the last batch's index: that batch's update was the optimizer's last.
-        if logs is not None:
-            logs.update(self.values_at(self.model.optimizer.iterations - 1))
+    def _scale(self, schedule: Schedule, epoch: int) -> bool:
+        """Multiply ``schedule`` by ``factor`` (or less, down to ``min_lr``) from the next update
+        on; ``False`` when its peak is already at ``min_lr``."""
+        old = schedule.policy
+        inner, product = (old.policy, old.products[-1]) if isinstance(old, Scaled) else (old, 1)
+        peak = inner.peak * product
+        if not peak > np.float32(self.min_lr):
+            return False
+        scale = max(self.factor, self.min_lr / peak)
+        step = int(ops.convert_to_numpy(self.model.optimizer.iterations))
+        schedule.policy = as_policy(scaled(old, step, scale))
+        self.model.make_train_function(force=True)  # the policy is compiled into the step
+        if self.verbose > 0:
+            print(f"\nEpoch {epoch + 1}: ReduceLROnPlateau scaling the schedule by "
+                               f"{scale:.4g} from update {step} (peak {peak * scale:.4g}).")
+        return True
+
+
+def _refuse_a_schedule(cls: type, fix: str) -> None:
+    """Make Keras' ``cls`` (exactly that class, not subclasses) raise at the start of ``fit``
+    when the optimizer's learning rate is a :class:`Schedule`, instead of Keras' "not settable"
+    when it first sets the LR (for ``ReduceLROnPlateau``, at the first plateau, mid-run)."""
+    on_train_begin = cls.on_train_begin
+    if getattr(on_train_begin, "_cyclr_checked", False):
+        return
+
+    def checked(self, logs=None):
+        if type(self) is cls and isinstance(_schedule_of(self.model.optimizer), Schedule):
+            raise TypeError(f"keras.callbacks.{cls.__name__} cannot set the learning rate of an "
+                            f"optimizer whose learning_rate is a cyclr_tf.Schedule (Keras makes "
+                            f"a schedule's LR not settable and would stop fit when it first "
+                            f"tries). {fix} Received: learning_rate="
+                            f"{check.describe(_schedule_of(self.model.optimizer))}")
+        return on_train_begin(self, logs)
+
+    checked._cyclr_checked = True
+    cls.on_train_begin = checked
+
+
+_refuse_a_schedule(keras.callbacks.ReduceLROnPlateau,
+                   "Use cyclr_tf.ReduceLROnPlateau, with the same arguments: it scales the "
+                   "schedule on a plateau.")
+_refuse_a_schedule(keras.callbacks.LearningRateScheduler,
+                   "Put the whole run's learning rate in the cyclr policy instead (policy.Join "
+                   "of pieces, policy.Scaled for factors from given updates on), or build the "
+                   "optimizer with a float learning rate.")

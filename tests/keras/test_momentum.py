@@ -44,7 +44,7 @@ MODES = {"jax": [False, True], "torch": [False, True]}.get(BACKEND, [])
 @pytest.mark.parametrize("jit_compile", MODES, ids=lambda c: "compiled" if c else "eager")
 def test_sgd_applies_the_momentum_policy_and_the_lr_at_every_update(jit_compile):
     optimizer = keras.optimizers.SGD(Schedule(LR), momentum=0.9)
-    logger = cyclr_tf.LRLogger(per_batch=True)
+    logger = cyclr_tf.LRLogger()
     k, probe, history = fit(optimizer, jit_compile, callbacks=[logger])
     velocity = np.array([s["momentum"] for s in probe.slots])
     mu, lr = MOMENTUM(k), LR(k)
@@ -54,7 +54,8 @@ def test_sgd_applies_the_momentum_policy_and_the_lr_at_every_update(jit_compile)
     # the momentum of the next update would differ by percents
     assert np.max(np.abs(MOMENTUM(k + 1) * previous(velocity) - lr - velocity)) > 1e-3
     assert isinstance(optimizer.momentum, CycledValue) and optimizer.momentum == 0.9
-    assert history.history["momentum"] == pytest.approx([MOMENTUM(0)], rel=1e-6)
+    assert history.history["momentum"] == pytest.approx([MOMENTUM(k[-1])], rel=1e-6)  # last update
+    assert history.history["learning_rate"] == pytest.approx([LR(k[-1])], rel=1e-6)
 
 
 @pytest.mark.parametrize("optimizer_class", ["Adam", "AdamW", "Adamax"])

@@ -28,22 +28,44 @@ class LogsRecorder(keras.callbacks.Callback):
         self.batch_logs.append(dict(logs))
 
 
-def test_history_and_csv_logger_show_the_lr_each_epoch_started_with(tmp_path):
+def _tensorboard_scalars(log_dir, tag):
+    tf = pytest.importorskip("tensorflow")
+    return [float(tf.make_ndarray(value.tensor)) for path in sorted(log_dir.iterdir())
+            for event in tf.compat.v1.train.summary_iterator(str(path))
+            for value in event.summary.value if value.tag == tag]
+
+
+@pytest.mark.parametrize("logger_first", [True, False], ids=["logger_first", "logger_last"])
+def test_history_csv_and_tensorboard_show_each_updates_lr_in_any_order(tmp_path, logger_first):
+    """Issue 11: one line, anywhere in the list, and the real LR reaches CSVLogger and TensorBoard
+    (before, CSVLogger had no LR column unless LRLogger came first, and TensorBoard alone has no
+    per-batch LR)."""
+    pytest.importorskip("tensorboard", reason="Keras' TensorBoard callback needs tensorboard")
     model = probe_model(keras.optimizers.SGD(Schedule(LR)))
     x, y = ones(40)
-    csv_path = tmp_path / "log.csv"
-    history = model.fit(x, y, batch_size=4, epochs=4, verbose=0,
-                        callbacks=[cyclr_tf.LRLogger(), keras.callbacks.CSVLogger(csv_path)])
-    epoch_starts = [0, 10, 20, 30]
+    csv_path, board = tmp_path / "log.csv", tmp_path / "board"
+    recorder = LogsRecorder()
+    others = [keras.callbacks.CSVLogger(csv_path),
+              keras.callbacks.TensorBoard(board, update_freq="batch"), recorder]
+    callbacks = [cyclr_tf.LRLogger(), *others] if logger_first else [*others, cyclr_tf.LRLogger()]
+    history = model.fit(x, y, batch_size=4, epochs=4, verbose=0, callbacks=callbacks)
+    epoch_ends = [9, 19, 29, 39]  # each epoch logs its last update's LR
     assert "momentum" not in history.history
-    assert max_error(LR, epoch_starts, history.history["learning_rate"]) <= 1e-6
+    assert max_error(LR, epoch_ends, history.history["learning_rate"]) <= 1e-6
     with open(csv_path) as f:
         rows = list(csv.DictReader(f))
-    assert max_error(LR, epoch_starts, [float(r["learning_rate"]) for r in rows]) <= 1e-6
+    assert max_error(LR, epoch_ends, [float(r["learning_rate"]) for r in rows]) <= 1e-6
+    steps = np.arange(40)
+    assert max_error(LR, steps, [logs["learning_rate"] for logs in recorder.batch_logs]) <= 1e-6
+    assert max_error(LR, steps, _tensorboard_scalars(board / "train",
+                                                     "batch_learning_rate")) <= 1e-6
+    # TensorBoard's own epoch value stays Keras': the LR of the next update (docs/keras.md)
+    assert max_error(LR, [10, 20, 30, 40], _tensorboard_scalars(board / "train",
+                                                                "epoch_learning_rate")) <= 1e-6
 
 
 @pytest.mark.parametrize("optimizer_class", ["SGD", "Adam"])
-def test_per_batch_logs_the_lr_and_cycled_momentum_of_each_update(optimizer_class):
+def test_every_batch_logs_the_lr_and_cycled_momentum_of_its_update(optimizer_class):
     kwargs = {"momentum": 0.9} if optimizer_class == "SGD" else {}
     name = "momentum" if optimizer_class == "SGD" else "beta_1"
     optimizer = getattr(keras.optimizers, optimizer_class)(Schedule(LR), **kwargs)
@@ -51,14 +73,35 @@ def test_per_batch_logs_the_lr_and_cycled_momentum_of_each_update(optimizer_clas
     recorder = LogsRecorder()
     x, y = ones(30)
     history = model.fit(x, y, batch_size=3, epochs=3, verbose=0,
-                        callbacks=[cyclr_tf.LRLogger(per_batch=True), recorder])
+                        callbacks=[recorder, cyclr_tf.LRLogger()])
     steps = np.arange(30)
     assert max_error(LR, steps, [logs["learning_rate"] for logs in recorder.batch_logs]) <= 1e-6
     assert max_error(MOMENTUM, steps, [logs[name] for logs in recorder.batch_logs]) <= 1e-6
-    assert max_error(MOMENTUM, [0, 10, 20], history.history[name]) <= 1e-6
+    assert max_error(MOMENTUM, [9, 19, 29], history.history[name]) <= 1e-6
 
 
-def test_lr_logger_rejects_non_bool():
+def test_values_stay_in_later_fits_and_follow_a_new_compile():
+    model = probe_model(keras.optimizers.SGD(Schedule(LR)))
+    x, y = ones(20)
+    model.fit(x, y, batch_size=4, epochs=1, verbose=0, callbacks=[cyclr_tf.LRLogger()])
+    history = model.fit(x, y, batch_size=4, epochs=1, verbose=0)
+    assert max_error(LR, [9], history.history["learning_rate"]) <= 1e-6
+    other = policy.Constant(0.02)
+    model.compile(optimizer=keras.optimizers.SGD(Schedule(other)), loss=mean_output)
+    history = model.fit(x, y, batch_size=4, epochs=1, verbose=0, callbacks=[cyclr_tf.LRLogger()])
+    assert history.history["learning_rate"] == pytest.approx([0.02])
+
+
+def test_a_float_learning_rate_is_logged_too():
+    model = probe_model(keras.optimizers.SGD(0.05))
+    x, y = ones(8)
+    history = model.fit(x, y, batch_size=4, epochs=2, verbose=0, callbacks=[cyclr_tf.LRLogger()])
+    assert history.history["learning_rate"] == pytest.approx([0.05, 0.05])
+
+
+def test_per_batch_is_deprecated_and_still_checked():
+    with pytest.warns(DeprecationWarning, match="per_batch=...\\) is deprecated"):
+        cyclr_tf.LRLogger(per_batch=True)
     with pytest.raises(TypeError, match="Argument `per_batch` must be a bool"):
         cyclr_tf.LRLogger(per_batch="yes")
 

@@ -1,4 +1,4 @@
-"""LRLogger(per_batch=True) logs the LR each batch's own update used, for any
+"""LRLogger logs the LR each batch's own update used, for any
 steps_per_execution (issue 11's replay: expected (0, 3, 0.064), (0, 7, 0.064), (1, 3, 0.028),
 (1, 7, 0.1))."""
 
@@ -33,7 +33,7 @@ def test_each_logged_batch_has_its_own_updates_lr(spe):
     batches = Batches()
     x, y = np.ones((128, 3), "float32"), np.ones((128, 1), "float32")
     model.fit(x, y, batch_size=16, epochs=3, shuffle=False, verbose=0,
-              callbacks=[LRLogger(per_batch=True), batches])
+              callbacks=[batches, LRLogger()])
     assert batches.seen, "no batch hook ran"
     for epoch, batch, lr, momentum in batches.seen:
         # 8 updates per epoch; for a last chunk shorter than steps_per_execution Keras reports
