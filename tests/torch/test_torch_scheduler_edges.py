@@ -328,6 +328,26 @@ def test_reduce_lr_on_plateau_beside_it_is_overwritten_and_warned_about():
     assert len(record) == 1 and record[0].filename == __file__
 
 
+def test_the_documented_plateau_recipe_scales_the_cycle_in_phase_and_saves():
+    """docs/torch.md, 'What composes': on a plateau, a new scheduler of the scaled policy."""
+    opt = sgd()
+    sched = Scheduler(opt, TRI, momentum=MOM)
+    lrs = []
+    for k in range(9):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+        if k == 3:  # a plateau after update 3: from update 4 on, a tenth
+            sched = Scheduler(opt, policy.scaled(sched.policy, sched.last_epoch, 0.1),
+                              momentum=sched.momentum, last_epoch=sched.last_epoch - 1)
+    assert lrs[:4] == [TRI(k) for k in range(4)]
+    assert lrs[4:] == pytest.approx([0.1 * TRI(k) for k in range(4, 9)], rel=1e-12)
+    assert opt.param_groups[0]["momentum"] == MOM(9)
+    resumed = Scheduler(sgd(), TRI, momentum=MOM)
+    resumed.load_state_dict(saved(sched.state_dict()))
+    assert resumed.policy == policy.Scaled(TRI, (4,), (0.1,)) and resumed.last_epoch == 9
+
+
 @pytest.mark.parametrize("order", ["cyclr first", "exponential first"])
 def test_chained_scheduler_with_exponential_lr_is_warned_about(order):
     opt = sgd()
