@@ -8,6 +8,9 @@ reported ratio is the median over rounds of (schedule time / constant time). The
 is a ratio <= 1.03. On a busy machine single fits vary by 10-20 %, so the script also measures
 the schedule alone inside a compiled loop (microseconds per update, graph and XLA) and relates it
 to the time of one update of the constant-LR fit: a noise-free bound on what the schedule costs.
+A third variant, ``logged``, is the schedule with ``cyclr_tf.LRLogger()`` in the callbacks (the
+LR computed in the train step and returned in every batch's logs): its ratio against the schedule
+alone is what the logger costs.
 
 Run: ``python benchmarks/bench_tf_schedule.py [--rounds 41] [--epochs 1] [--jit auto|on|off]``.
 """
@@ -34,6 +37,7 @@ def main() -> None:
     import numpy as np
 
     from cyclr import policy
+    from cyclr_tf.callbacks import LRLogger
     from cyclr_tf.schedule import Schedule
 
     rng = np.random.default_rng(0)
@@ -41,28 +45,30 @@ def main() -> None:
     y = (rng.random(56_000) < 0.5).astype("float32")
     steps = args.epochs * -(-len(x) // 128)
     jit = {"auto": "auto", "on": True, "off": False}[args.jit]
-    variants = {
-        "constant": 0.01,
-        "schedule": Schedule(policy.Triangular2(base_lr=1e-3, max_lr=0.1, step_size=steps // 4)),
-    }
+    triangular2 = policy.Triangular2(base_lr=1e-3, max_lr=0.1, step_size=steps // 4)
+    variants = {"constant": 0.01, "schedule": Schedule(triangular2),
+                "logged": Schedule(triangular2)}
+    callbacks = {"constant": [], "schedule": [], "logged": [LRLogger()]}
 
-    def compiled(learning_rate):
+    def compiled(name, learning_rate):
         keras.utils.set_random_seed(0)
         model = keras.Sequential([keras.Input((11,)), keras.layers.Dense(64, activation="relu"),
                                   keras.layers.Dense(32, activation="relu"),
                                   keras.layers.Dense(1, activation="sigmoid")])
         model.compile(optimizer=keras.optimizers.SGD(learning_rate, momentum=0.9),
                       loss="binary_crossentropy", jit_compile=jit)
-        model.fit(x[:1280], y[:1280], batch_size=128, epochs=1, verbose=0)  # trace, compile
+        model.fit(x[:1280], y[:1280], batch_size=128, epochs=1, verbose=0,  # trace, compile
+                  callbacks=callbacks[name])
         return model
 
-    models = {name: compiled(lr) for name, lr in variants.items()}
+    models = {name: compiled(name, lr) for name, lr in variants.items()}
     times: dict[str, list[float]] = {name: [] for name in models}
     for round_ in range(args.rounds):
         order = list(models) if round_ % 2 == 0 else list(models)[::-1]
         for name in order:
             start = time.perf_counter()
-            models[name].fit(x, y, batch_size=128, epochs=args.epochs, verbose=0)
+            models[name].fit(x, y, batch_size=128, epochs=args.epochs, verbose=0,
+                             callbacks=callbacks[name])
             times[name].append(time.perf_counter() - start)
 
     import tensorflow as tf
@@ -101,6 +107,9 @@ def main() -> None:
         print(f"| {name} fit, median | {statistics.median(values):.3f} s |")
     print(f"| ratio schedule / constant, median of rounds | {statistics.median(ratios):.3f} |")
     print(f"| ratio, min / min | {min(times['schedule']) / min(times['constant']):.3f} |")
+    logged = [g / s for g, s in zip(times["logged"], times["schedule"])]
+    print(f"| ratio logged (LRLogger) / schedule, median of rounds | "
+          f"{statistics.median(logged):.3f} |")
     for mode, jit_compile in (("graph", False), ("XLA", True)):
         cost = per_update_cost(jit_compile)
         print(f"| schedule alone, {mode}: per update / one constant-LR fit update | "

@@ -200,32 +200,32 @@ def _update_values(optimizer: Any, step: Any) -> dict[str, Any]:
 
 
 def _log_from_the_train_step(model: Any) -> None:
-    """Make ``model``'s train step return, besides its metrics, the values its update used
-    (:func:`_update_values` at ``iterations - 1``, read after the update). Keras builds every
-    ``logs`` dict from what the train step returns, so each callback sees them, in any order;
-    with ``steps_per_execution > 1`` the execution returns its last step's. Idempotent; the
-    train function is made again at the next ``fit``."""
+    """Make ``model``'s train step return, besides its metrics, the values its update uses
+    (:func:`_update_values` at the step read before the update, as the optimizer reads it).
+    Keras builds every ``logs`` dict from what the train step returns, so each callback sees
+    them, in any order; with ``steps_per_execution > 1`` the execution returns its last step's.
+    Idempotent; the train function is made again at the next ``fit``."""
     original = model.train_step
     if getattr(original, "_cyclr_logs", False):
         return
 
-    def with_values(logs: Any, optimizer: Any) -> Any:
-        if optimizer is None or not isinstance(logs, dict):
-            return logs
-        return {**logs, **_update_values(optimizer, optimizer.iterations - 1)}
-
-    if keras.backend.backend() == "jax":  # a pure step: the optimizer's state is returned
+    if keras.backend.backend() == "jax":  # a pure step: the optimizer's state is passed in
         def train_step(state, data):
-            logs, state = original(state, data)
-            optimizer = model.optimizer
+            optimizer, values = model.optimizer, {}
             if optimizer is not None:
                 with keras.StatelessScope(state_mapping=list(zip(optimizer.variables,
                                                                  state[2]))):
-                    logs = with_values(logs, optimizer)
-            return logs, state
+                    values = _update_values(optimizer, optimizer.iterations)
+            logs, state = original(state, data)
+            return (logs if not isinstance(logs, dict) else {**logs, **values}), state
     else:
         def train_step(data):
-            return with_values(original(data), model.optimizer)
+            optimizer = model.optimizer
+            # read before the update, as the optimizer reads it: off the update's critical path
+            values = {} if optimizer is None else _update_values(optimizer,
+                                                                 ops.copy(optimizer.iterations))
+            logs = original(data)
+            return logs if not isinstance(logs, dict) else {**logs, **values}
 
     train_step._cyclr_logs = True
     model.train_step = train_step
@@ -237,7 +237,7 @@ class LRLogger(keras.callbacks.Callback):
     every callback sees, whatever their order in the list.
 
     ``logs["learning_rate"]`` is read from the optimizer itself (its schedule at the update's
-    step) inside the compiled train step, right after the update: each batch's logs hold the
+    step) inside the compiled train step, as the optimizer reads it: each batch's logs hold the
     value its own update used (with ``steps_per_execution > 1``, the execution's last update),
     and each epoch's the value of its last update. So ``History``, ``CSVLogger``,
     ``TensorBoard`` (``batch_learning_rate`` with ``update_freq="batch"``), the progress bar

@@ -22,14 +22,15 @@ class Batches(keras.callbacks.Callback):
         self.seen.append((self.epoch, batch, logs["learning_rate"], logs.get("momentum")))
 
 
+@pytest.mark.parametrize("jit_compile", [False, True], ids=["graph", "xla"])
 @pytest.mark.parametrize("spe", [1, 3, 4, 5, 8])
-def test_each_logged_batch_has_its_own_updates_lr(spe):
+def test_each_logged_batch_has_its_own_updates_lr(spe, jit_compile):
     p = policy.Triangular(base_lr=0.01, max_lr=0.1, step_size=5)
     m = policy.Triangular(base_lr=0.95, max_lr=0.85, step_size=5)
     model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
     optimizer = keras.optimizers.SGD(Schedule(p), momentum=0.9)
     cycle_momentum(optimizer, m)
-    model.compile(optimizer, loss="mse", steps_per_execution=spe)
+    model.compile(optimizer, loss="mse", steps_per_execution=spe, jit_compile=jit_compile)
     batches = Batches()
     x, y = np.ones((128, 3), "float32"), np.ones((128, 1), "float32")
     model.fit(x, y, batch_size=16, epochs=3, shuffle=False, verbose=0,
