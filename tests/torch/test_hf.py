@@ -32,12 +32,12 @@ from tests.torch.hf_probe import (
 # transformers 4.x loads its TensorFlow half when TensorFlow is installed and refuses Keras 3
 # (cyclr's tf extra) without tf-keras: USE_TF=0 lets its Trainer import (5.x has no such half)
 os.environ.setdefault("USE_TF", "0")
-pytest.importorskip("transformers", reason="transformers is not installed (the test dependency "
-                                           "group has it)")
-accelerate = pytest.importorskip("accelerate", reason="accelerate is not installed (the test "
-                                                      "dependency group has it)")
-from accelerate.state import AcceleratorState, GradientState  # noqa: E402
-from transformers import Trainer, TrainingArguments  # noqa: E402
+transformers = pytest.importorskip("transformers", reason="transformers is not installed (the "
+                                                          "integrations dependency group has it)")
+accelerate = pytest.importorskip("accelerate", reason="accelerate is not installed (the "
+                                                      "integrations dependency group has it)")
+Trainer, TrainingArguments = transformers.Trainer, transformers.TrainingArguments
+AcceleratorState, GradientState = accelerate.state.AcceleratorState, accelerate.state.GradientState
 
 TRAINER = "trainer = Trainer("
 RECIPE = "model, opt, loader = accelerator.prepare(model, opt, loader)"

@@ -13,7 +13,7 @@ from cyclr import policy
 from cyclr_torch import Scheduler, lightning_config
 from tests.torch.torch_probe import record_applied
 
-pl = pytest.importorskip("lightning.pytorch", reason="Lightning is not installed (the test "
+pl = pytest.importorskip("lightning.pytorch", reason="Lightning is not installed (the integrations "
                                                      "dependency group has it)")
 from lightning.pytorch.callbacks import BackboneFinetuning, BaseFinetuning  # noqa: E402
 
