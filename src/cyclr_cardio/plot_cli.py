@@ -193,5 +193,7 @@ def default_steps(p: policy.Policy) -> int:
         return p.total_steps + 1
     if isinstance(p, policy.Join):
         return p.boundaries[-1] + default_steps(p.policies[-1])
+    if isinstance(p, policy.Scaled):  # past the last reduction by as much again
+        return max(default_steps(p.policy), 2 * p.boundaries[-1] if p.boundaries else 0)
     period = getattr(p, "period", None)
     return 3 * period if isinstance(period, int) else 1000

@@ -52,6 +52,18 @@ def test_every_policy_with_all_its_arguments(tmp_path, capsys, argv, expected, s
     assert sorted(POLICIES) == sorted(c[0][0] for c in CASES)   # every policy is covered
 
 
+def test_a_scaled_config_is_drawn_past_its_last_reduction(tmp_path, capsys):
+    scaled = policy.Scaled(policy.Triangular(0.001, 0.1, 50), (120, 400), (0.5, 0.5))
+    config = tmp_path / "scaled.json"
+    config.write_text(json.dumps(scaled.to_config()))
+    out = tmp_path / "lr.png"
+    assert main(["plot", "--config", str(config), "-o", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert configs(printed) == [scaled] and "800 updates" in printed
+    assert default_steps(policy.Scaled(policy.Triangular(0.001, 0.1, 50))) == 300
+    assert_png(out, 540)
+
+
 def test_steps_and_momentum(tmp_path, capsys):
     out = tmp_path / "lr.png"
     assert main(["plot", "one-cycle", "--max-lr", "0.2", "--steps", "500", "--momentum", "0.85",
