@@ -122,7 +122,7 @@ class ArrayOps:
         self.take_nd = take_nd
         info = xp.iinfo(int_dtype)
         self.int_min, self.int_max = int(info.min), int(info.max)
-        self._tables: dict[tuple, Any] | None = {} if cache_tables else None
+        self._tables: dict[tuple[bool, tuple], Any] | None = {} if cache_tables else None
 
     def __repr__(self) -> str:
         return (f"ArrayOps({getattr(self.xp, '__name__', self.xp)!s}, int={self.int_dtype}, "
@@ -136,17 +136,19 @@ class ArrayOps:
     def table(self, values: tuple) -> Any:
         """A constant tuple as an array: ``int_dtype`` for integers (entries beyond its largest
         value dropped), ``float_dtype`` otherwise."""
+        integers = all(type(v) is int for v in values)
+        key = (integers, values)  # (1, 2) == (1.0, 2.0): one an int table, the other a float one
         if self._tables is not None:
-            found = self._tables.get(values)
+            found = self._tables.get(key)
             if found is not None:
                 return found
-        if all(type(v) is int for v in values):
+        if integers:
             made = self.xp.asarray([v for v in values if v <= self.int_max],
                                    dtype=self.int_dtype, device=self.device)
         else:
             made = self.xp.asarray(values, dtype=self.float_dtype, device=self.device)
         if self._tables is not None:
-            self._tables[values] = made
+            self._tables[key] = made
         return made
 
     def _bound(self, value: Any) -> Any:

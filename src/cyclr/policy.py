@@ -27,6 +27,7 @@ every step from 0 to ``2**63 - 1``.
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import itertools
 import math
@@ -55,6 +56,7 @@ __all__ = [
     "Scaled",
     "warmup",
     "scaled",
+    "FLOAT32_FACTORS",
     "one_cycle_momentum",
     "from_config",
     "MAX_NESTING",
@@ -71,6 +73,11 @@ MAX_NESTING = 32
 _BLOCK = 16_384
 #: float64 values (4 MiB) allocated and freed before the blocks (see ``Policy._on_numpy``).
 _PRIMER = 2**19
+
+#: The range of every factor a :class:`Scaled` policy multiplies by: float32's normal numbers,
+#: so that the factors are the same nonzero, finite numbers where they are float32 (Keras, torch
+#: and JAX arrays) as in float64.
+FLOAT32_FACTORS = (2.0**-126, 2.0**127)
 
 _REGISTRY: dict[str, type[Policy]] = {}
 
@@ -888,10 +895,17 @@ class Join(Policy):
         return value
 
 
+def _is_sequence(value: Any) -> bool:
+    """A list, tuple or other sequence, or a 1-D numpy array; not a string."""
+    if isinstance(value, np.ndarray):
+        return value.ndim == 1
+    return isinstance(value, Sequence) and not isinstance(value, (str, bytes))
+
+
 def _boundaries(value: Any, minimum: int, requirement: str) -> tuple[int, ...]:
     """``boundaries`` of a :class:`Join` or :class:`Scaled`: strictly increasing integers from
     ``minimum`` to ``2**63 - 1``, as a tuple."""
-    if isinstance(value, (str, bytes)) or not isinstance(value, (Sequence, np.ndarray)):
+    if not _is_sequence(value):
         check.fail("boundaries", "a sequence of step numbers", value, TypeError)
     bounds = tuple(check.integer("boundaries", b, minimum, requirement) for b in value)
     if any(b >= c for b, c in zip(bounds, bounds[1:])):
@@ -916,14 +930,15 @@ class Scaled(Policy):
         scales: one finite factor ``> 0`` per boundary.
 
     Returns:
-        A policy: ``p(k)`` as above (``policy`` itself when there are no boundaries).
+        A policy: ``p(k)`` as above (the values of ``policy`` when there are no boundaries).
 
     Raises:
         TypeError: ``policy`` is not a policy or config; ``boundaries`` or ``scales`` is not a
             sequence of numbers.
         ValueError: boundaries not strictly increasing non-negative integers ``<= 2**63 - 1``;
-            a scale not finite and ``> 0``; as many scales as boundaries; a scaled value that
-            is not a finite float (naming ``scales``); nesting too deep.
+            a scale not finite and ``> 0``; not one scale per boundary; a product of scales
+            outside :data:`FLOAT32_FACTORS`, or a scaled value that is not a finite float
+            (naming ``scales``); nesting too deep.
     """
 
     policy: Policy
@@ -939,7 +954,7 @@ class Scaled(Policy):
                        f"{MAX_NESTING - 1} deep", self.policy)
         bounds = _boundaries(self.boundaries, 0, "non-negative integers")
         scales = self.scales
-        if isinstance(scales, (str, bytes)) or not isinstance(scales, (Sequence, np.ndarray)):
+        if not _is_sequence(scales):
             check.fail("scales", "a sequence of numbers", scales, TypeError)
         factors = tuple(check.positive("scales", f) for f in scales)
         if len(factors) != len(bounds):
@@ -947,7 +962,11 @@ class Scaled(Policy):
         _set(self, "policy", inner)
         _set(self, "boundaries", bounds)
         _set(self, "scales", factors)
-        self.products  # noqa: B018  (made now: a tracer must find it ready, see CosineRestarts)
+        low, high = FLOAT32_FACTORS
+        if not all(low <= f <= high for f in self.products):  # made now: a tracer needs it ready
+            check.fail("scales", f"such that every product scales[0] * ... * scales[i] is from "
+                       f"{low:.3g} to {high:.3g} (float32's normal range, where Keras, torch "
+                       "and JAX hold the factors)", scales)
 
     @cached_property
     def products(self) -> tuple[float, ...]:
@@ -960,12 +979,19 @@ class Scaled(Policy):
 
     @property
     def levels(self) -> tuple[Level, ...]:
+        # the policy's extremes times the extreme factors bound every value: four levels at
+        # most, however deep Scaled nest (all of them would multiply at each level)
         inner = self.policy.levels
-        levels = [level._replace(field=f"policy.{level.field}") for level in inner]
-        for i, product in enumerate(self.products[1:]):
-            levels += [Level("scales", self.scales, level.value * product,
-                             f"{level.meaning} times the product of scales[:{i + 1}]")
-                       for level in inner]
+        lo = min(inner, key=lambda level: level.value)
+        hi = max(inner, key=lambda level: level.value)
+        levels = [level._replace(field=f"policy.{level.field}") for level in {lo, hi}]
+        least, most = min(self.products), max(self.products)
+        if most > 1:
+            levels.append(Level("scales", self.scales, hi.value * most,
+                                f"{hi.meaning} times the largest product of scales"))
+        if least < 1:
+            levels.append(Level("scales", self.scales, lo.value * least,
+                                f"{lo.meaning} times the smallest product of scales"))
         return tuple(levels)
 
     def formula(self, ops, step):
@@ -978,13 +1004,14 @@ class Scaled(Policy):
 def scaled(policy: Policy, step: int, scale: float) -> Scaled:
     """``policy`` multiplied by ``scale`` from update ``step`` on (a reduction on a plateau).
 
-    A :class:`Scaled` ``policy`` gets one more boundary, so reductions stay one flat level
-    (several at one step multiply); anything else becomes ``Scaled(policy, (step,), (scale,))``.
+    A :class:`Scaled` ``policy`` gets one more boundary, so reductions stay one flat level (at a
+    step that is already a boundary, the two scales multiply; before a later boundary, the
+    later factors are multiplied too); anything else becomes ``Scaled(policy, (step,),
+    (scale,))``.
 
     Args:
         policy: the policy now in force.
-        step: the first update the new factor applies to, ``>=`` the last boundary of a
-            ``Scaled`` ``policy``.
+        step: the first update the factor applies to (a non-negative integer).
         scale: the factor, a finite number ``> 0``.
 
     Returns:
@@ -992,21 +1019,28 @@ def scaled(policy: Policy, step: int, scale: float) -> Scaled:
 
     Raises:
         TypeError: ``policy`` is not a policy; ``step`` or ``scale`` of the wrong type.
-        ValueError: ``step`` negative or before the last boundary; ``scale`` not ``> 0``.
+        ValueError: ``step`` negative; ``scale`` not ``> 0``, or taking a product of scales
+            outside :data:`FLOAT32_FACTORS`.
     """
     if not isinstance(policy, Policy):
         check.fail("policy", "a cyclr policy", policy, TypeError)
     step = check.integer("step", step, 0, "a non-negative integer")
     scale = check.positive("scale", scale)
-    if not isinstance(policy, Scaled):
-        return Scaled(policy, (step,), (scale,))
-    bounds, scales = policy.boundaries, policy.scales
-    if bounds and step < bounds[-1]:
-        check.fail("step", f"at least the last boundary ({bounds[-1]}): reductions are made in "
-                   "order", step)
-    if bounds and step == bounds[-1]:
-        return Scaled(policy.policy, bounds, scales[:-1] + (scales[-1] * scale,))
-    return Scaled(policy.policy, bounds + (step,), scales + (scale,))
+    base, bounds, scales = policy, [], []
+    if isinstance(policy, Scaled):
+        base, bounds, scales = policy.policy, list(policy.boundaries), list(policy.scales)
+    i = bisect.bisect_left(bounds, step)
+    if i < len(bounds) and bounds[i] == step:
+        scales[i] *= scale
+    else:
+        bounds.insert(i, step)
+        scales.insert(i, scale)
+    low, high = FLOAT32_FACTORS
+    products = itertools.accumulate(scales, operator.mul, initial=1.0)
+    if not all(low <= f <= high for f in products):
+        check.fail("scale", f"such that every product of the scales stays from {low:.3g} to "
+                   f"{high:.3g} (float32's normal range)", scale)
+    return Scaled(base, tuple(bounds), tuple(scales))
 
 
 def warmup(policy: Policy, steps: int, start_lr: float | None = None) -> Policy:

@@ -13,6 +13,7 @@ refuse an optimizer whose learning rate is a :class:`~cyclr_tf.Schedule` at the 
 
 from __future__ import annotations
 
+import bisect
 import warnings
 from typing import Any
 
@@ -21,7 +22,7 @@ import numpy as np
 from keras import ops
 
 from cyclr import validate as check
-from cyclr.policy import Policy, Scaled, scaled
+from cyclr.policy import FLOAT32_FACTORS, Policy, Scaled, scaled
 from cyclr_tf.ops import KERAS_OPS
 from cyclr_tf.schedule import Schedule, as_policy, as_step
 
@@ -184,52 +185,95 @@ def cycled_values(optimizer: Any) -> dict[str, CycledValue]:
             if isinstance(value := getattr(target, name, None), CycledValue)}
 
 
-def _update_values(optimizer: Any, step: Any) -> dict[str, Any]:
-    """The learning rate and the cycled momenta of update ``step``, as float32 tensors: the
-    optimizer's own schedule (or LR variable) and :func:`cycle_momentum`'s policies, traceable."""
-    # Keras keeps the schedule in ``_learning_rate``, with no public accessor; its public
+def _targets(optimizer: Any) -> list[tuple[str, Any]]:
+    """``(suffix, optimizer)`` for each optimizer that updates weights: the optimizer itself
+    (suffix ``""``), or each of a ``MultiOptimizer``'s (suffix ``"_<name>"``, as Keras' own
+    TensorBoard names their learning rates)."""
+    if optimizer is None:
+        return []
+    parts = getattr(optimizer, "optimizers", None)
+    if parts is None:
+        return [("", optimizer)]
+    return [(f"_{part.name}", part) for part in parts]
+
+
+def _schedule_of(optimizer: Any) -> Any:
+    """The optimizer's learning-rate schedule (or callable), or ``None`` for a float LR."""
+    # Keras keeps it in ``_learning_rate``, with no public accessor; its public
     # ``learning_rate`` is only the value at the current step
-    schedule = getattr(_inner(optimizer), "_learning_rate", None)
-    if isinstance(schedule, keras.optimizers.schedules.LearningRateSchedule):
-        values = {"learning_rate": schedule(step)}
-    else:
-        values = {"learning_rate": ops.convert_to_tensor(optimizer.learning_rate)}
-    values.update({name: value.policy.formula(KERAS_OPS, as_step(step))
-                   for name, value in cycled_values(optimizer).items()})
+    rate = getattr(_inner(optimizer), "_learning_rate", None)
+    return None if rate is None or isinstance(rate, keras.Variable) else rate
+
+
+def _update_values(optimizer: Any, step: Any = None) -> dict[str, Any]:
+    """The learning rate (``"learning_rate"``) and the cycled momenta of update ``step`` as
+    float32 tensors, traceable: each optimizer's schedule (or LR variable) and
+    :func:`cycle_momentum`'s policies. ``step=None``: each optimizer's own step, read now
+    (before its update, as it reads it)."""
+    values = {}
+    for suffix, target in _targets(optimizer):
+        k = ops.copy(_inner(target).iterations) if step is None else step
+        schedule = _schedule_of(target)
+        if isinstance(schedule, keras.optimizers.schedules.LearningRateSchedule):
+            values["learning_rate" + suffix] = schedule(k)
+        else:
+            values["learning_rate" + suffix] = ops.convert_to_tensor(target.learning_rate)
+        values.update({name + suffix: value.policy.formula(KERAS_OPS, as_step(k))
+                       for name, value in cycled_values(target).items()})
     return {name: ops.cast(value, "float32") for name, value in values.items()}
 
 
-def _log_from_the_train_step(model: Any) -> None:
-    """Make ``model``'s train step return, besides its metrics, the values its update uses
-    (:func:`_update_values` at the step read before the update, as the optimizer reads it).
-    Keras builds every ``logs`` dict from what the train step returns, so each callback sees
-    them, in any order; with ``steps_per_execution > 1`` the execution returns its last step's.
-    Idempotent; the train function is made again at the next ``fit``."""
-    original = model.train_step
-    if getattr(original, "_cyclr_logs", False):
-        return
-
+def _with_values(train_step: Any, model: Any) -> Any:
+    """A new function: ``train_step`` whose logs also hold :func:`_update_values`. A new one
+    each time the train function is made: JAX caches a jitted function's trace by its
+    identity, so one object would bring back values traced before a reduction or a compile."""
     if keras.backend.backend() == "jax":  # a pure step: the optimizer's state is passed in
-        def train_step(state, data):
+        def step_with_values(state, data):
             optimizer, values = model.optimizer, {}
             if optimizer is not None:
                 with keras.StatelessScope(state_mapping=list(zip(optimizer.variables,
                                                                  state[2]))):
-                    values = _update_values(optimizer, optimizer.iterations)
-            logs, state = original(state, data)
+                    values = _update_values(optimizer)
+            logs, state = train_step(state, data)
             return (logs if not isinstance(logs, dict) else {**logs, **values}), state
     else:
-        def train_step(data):
-            optimizer = model.optimizer
-            # read before the update, as the optimizer reads it: off the update's critical path
-            values = {} if optimizer is None else _update_values(optimizer,
-                                                                 ops.copy(optimizer.iterations))
-            logs = original(data)
+        def step_with_values(data):
+            values = _update_values(model.optimizer)  # before the update: off its critical path
+            logs = train_step(data)
             return logs if not isinstance(logs, dict) else {**logs, **values}
+    return step_with_values
 
-    train_step._cyclr_logs = True
-    model.train_step = train_step
-    model.train_function = None
+
+class _Logged:
+    """What :class:`LRLogger` changes on a model for a ``fit``, and undoes after: the model's
+    ``make_train_function`` makes its train function from :func:`_with_values` of its step.
+    Kept on the model; a new one first undoes one left by a ``fit`` that raised."""
+
+    NAMES = ("train_step", "make_train_function", "_cyclr_logged")
+
+    def __init__(self, model: Any):
+        previous = model.__dict__.get("_cyclr_logged")
+        if previous is not None:
+            previous.undo()
+        self.model = model
+        self.saved = {name: model.__dict__[name] for name in self.NAMES if name in model.__dict__}
+        step, make = model.train_step, model.make_train_function
+
+        def make_train_function(force=False):
+            if model.train_function is None or force:
+                model.__dict__["train_step"] = _with_values(step, model)
+            return make(force)
+
+        model.__dict__.update(make_train_function=make_train_function, _cyclr_logged=self)
+        make_train_function(force=True)
+
+    def undo(self) -> None:
+        if self.model.__dict__.get("_cyclr_logged") is not self:
+            return  # undone already, or replaced by a later one
+        for name in self.NAMES:
+            self.model.__dict__.pop(name, None)
+        self.model.__dict__.update(self.saved)
+        self.model.train_function = None  # made again, without the values, when next needed
 
 
 class LRLogger(keras.callbacks.Callback):
@@ -243,8 +287,10 @@ class LRLogger(keras.callbacks.Callback):
     ``TensorBoard`` (``batch_learning_rate`` with ``update_freq="batch"``), the progress bar
     and custom callbacks show the schedule's real values (Keras 3 logs none). A momentum cycled
     by :func:`cycle_momentum` is logged under its attribute name (``"momentum"`` or
-    ``"beta_1"``). The values are added to the model's train step when the callback meets the
-    model, and stay in the logs of later fits.
+    ``"beta_1"``); a ``MultiOptimizer``'s values get each optimizer's name as a suffix
+    (``"learning_rate_<name>"``, as Keras' TensorBoard names them). For the duration of the
+    ``fit`` only: the train function is made with the values when it starts (one more trace)
+    and without them after it, so ``train_on_batch`` and later fits return what they did.
 
     Args:
         per_batch: deprecated, ignored: every batch's logs hold the values now (computed in the
@@ -259,15 +305,20 @@ class LRLogger(keras.callbacks.Callback):
 
     def __init__(self, per_batch: bool | None = None):
         super().__init__()
+        self._logged: _Logged | None = None
         if per_batch is not None:
             check.boolean("per_batch", per_batch)
             warnings.warn("LRLogger(per_batch=...) is deprecated and ignored: every batch's logs "
                           "hold the learning rate of its own update now", DeprecationWarning,
                           stacklevel=2)
 
-    def set_model(self, model):
-        super().set_model(model)
-        _log_from_the_train_step(model)
+    def on_train_begin(self, logs=None):
+        self._logged = _Logged(self.model)
+
+    def on_train_end(self, logs=None):
+        if self._logged is not None:
+            self._logged.undo()
+            self._logged = None
 
     def values_at(self, step: Any) -> dict[str, float]:
         """The learning rate (and cycled momentum) the optimizer uses for update ``step``."""
@@ -279,14 +330,6 @@ class LRLogger(keras.callbacks.Callback):
         return self.values_at(self.model.optimizer.iterations)
 
 
-def _schedule_of(optimizer: Any) -> Any:
-    """The optimizer's learning-rate schedule, or ``None`` for a float LR (or no optimizer)."""
-    schedule = getattr(_inner(optimizer), "_learning_rate", None)
-    if isinstance(schedule, keras.optimizers.schedules.LearningRateSchedule):
-        return schedule
-    return None
-
-
 class ReduceLROnPlateau(keras.callbacks.ReduceLROnPlateau):
     """Keras' ``ReduceLROnPlateau`` for an optimizer whose learning rate is a :class:`Schedule`:
     when ``monitor`` has not improved for ``patience`` epochs, the schedule is multiplied by
@@ -294,44 +337,52 @@ class ReduceLROnPlateau(keras.callbacks.ReduceLROnPlateau):
     ``triangular2`` and ``exp_range`` are the scheduled form of this).
 
     Same arguments, defaults and monitoring as Keras' callback (it is a subclass; ``mode="auto"``
-    infers the direction as Keras does); with a float learning rate it *is* Keras' callback.
-    The reduction is one more boundary of a :class:`cyclr.policy.Scaled` policy
-    (:func:`cyclr.policy.scaled`), set on the schedule (``schedule.policy``) and compiled into
-    the train function, which is made again (one retrace per reduction). So a ``.keras`` file
-    saved later holds every reduction in the schedule's config and training continues from it
-    with the same learning rates. Like Keras' callback, its counters (``best``, ``wait``,
-    ``cooldown_counter``) restart with each ``fit``.
+    infers the direction as Keras does, checked when ``fit`` starts); a float learning rate is
+    reduced as Keras' callback reduces it. A reduction gives the optimizer a new
+    :class:`Schedule` of :func:`cyclr.policy.scaled` of the old policy (the schedule object you
+    built is left as it was, for another model) and makes the train function again (one retrace
+    per reduction): a ``.keras`` file saved later holds every reduction in the schedule's config,
+    and training continues from it with the same learning rates. Like Keras' callback, its
+    counters (``best``, ``wait``, ``cooldown_counter``) restart with each ``fit``. A
+    ``MultiOptimizer``'s optimizers are reduced each by its own kind of learning rate.
 
     Args:
         monitor: the ``logs`` key to watch (``"val_loss"``).
         factor: the schedule is multiplied by this, ``0 < factor < 1``.
         patience: epochs without improvement before a reduction.
-        verbose: 1 prints each reduction.
+        verbose: 0 (silent) or more (print each reduction).
         mode: ``"auto"``, ``"min"`` or ``"max"``.
         min_delta: the least change that counts as an improvement.
         cooldown: epochs to wait after a reduction before counting again.
-        min_lr: the schedule's peak (the largest value of its policy, times the factors so far)
-            is never cut below this; no reduction once it is there.
+        min_lr: the schedule's peak (the largest value of its policy, times the factor in force)
+            is never cut below this; no reduction once it is there (nor once the factor would
+            leave float32's normal range).
 
     Returns:
         A Keras callback.
 
     Raises:
-        TypeError: ``factor``, ``patience``, ``cooldown``, ``min_delta`` or ``min_lr`` of the
-            wrong type; at the start of ``fit``, an optimizer whose learning rate is a schedule
-            other than a :class:`Schedule` (Keras would fail at the first plateau).
+        TypeError: an argument of the wrong type; at the start of ``fit``, an optimizer whose
+            learning rate is another kind of schedule, or a callable (they cannot be reduced:
+            Keras would fail at the first plateau).
         ValueError: ``factor`` not in (0, 1); a negative ``patience``, ``cooldown``,
-            ``min_delta`` or ``min_lr``; ``mode`` not one of the three.
+            ``min_delta``, ``min_lr`` or ``verbose``; ``mode`` not one of the three; at the
+            start of ``fit``, ``mode="auto"`` for a ``monitor`` whose direction Keras cannot
+            tell.
     """
 
     def __init__(self, monitor: str = "val_loss", factor: float = 0.1, patience: int = 10,
                  verbose: int = 0, mode: str = "auto", min_delta: float = 1e-4,
                  cooldown: int = 0, min_lr: float = 0.0):
+        if not isinstance(monitor, str) or not monitor:
+            check.fail("monitor", "the name of a logs entry (a non-empty str)", monitor,
+                       TypeError)
         factor = check.real("factor", factor, "a number in (0, 1)")
         if not 0 < factor < 1:
             check.fail("factor", "a number in (0, 1)", factor)
         super().__init__(
-            monitor=monitor, factor=factor, verbose=verbose,
+            monitor=monitor, factor=factor,
+            verbose=check.integer("verbose", verbose, 0, "a non-negative integer"),
             mode=check.choice("mode", mode, ("auto", "min", "max")),
             patience=check.integer("patience", patience, 0, "a non-negative integer"),
             min_delta=check.non_negative("min_delta", min_delta),
@@ -340,19 +391,27 @@ class ReduceLROnPlateau(keras.callbacks.ReduceLROnPlateau):
 
     def on_train_begin(self, logs=None):
         super().on_train_begin(logs)
-        schedule = _schedule_of(self.model.optimizer)
-        if schedule is not None and not isinstance(schedule, Schedule):
-            check.fail("learning_rate", "a cyclr_tf.Schedule or a float for "
-                       "cyclr_tf.ReduceLROnPlateau (it scales the schedule's policy)", schedule,
-                       TypeError)
+        for _, target in _targets(self.model.optimizer):
+            schedule = _schedule_of(target)
+            if schedule is not None and not isinstance(schedule, Schedule):
+                check.fail("learning_rate", "a cyclr_tf.Schedule or a float for "
+                           "cyclr_tf.ReduceLROnPlateau (it scales the schedule's policy)",
+                           schedule, TypeError)
+        if self.monitor_op is None:
+            try:  # Keras' direction for mode="auto": an error now rather than after an epoch
+                self._set_monitor_op()
+            except ValueError:
+                if all(getattr(m, "built", True) for m in self.model.metrics):
+                    raise
+                # TensorFlow builds compiled metrics in the first update: Keras tells then
 
     def on_epoch_end(self, epoch, logs=None):
-        schedule = _schedule_of(self.model.optimizer)
-        if schedule is None:
-            super().on_epoch_end(epoch, logs)
+        targets = [target for _, target in _targets(self.model.optimizer)]
+        if not any(isinstance(_schedule_of(t), Schedule) for t in targets):
+            super().on_epoch_end(epoch, logs)  # float learning rates: Keras' callback
             return
         if self.monitor_op is None:
-            self._set_monitor_op()  # Keras' direction for mode="auto", once metrics exist
+            self._set_monitor_op()
         current = (logs or {}).get(self.monitor)
         if current is None:
             warnings.warn(f"Learning rate reduction is conditioned on metric `{self.monitor}` "
@@ -366,42 +425,64 @@ class ReduceLROnPlateau(keras.callbacks.ReduceLROnPlateau):
             self.best, self.wait = current, 0
         elif not self.in_cooldown():
             self.wait += 1
-            if self.wait >= self.patience and self._scale(schedule, epoch):
-                self.cooldown_counter, self.wait = self.cooldown, 0
+            if self.wait >= self.patience:
+                reduced = [self._reduce(target, epoch) for target in targets]
+                if any(reduced):
+                    if any(isinstance(_schedule_of(t), Schedule) for t in targets):
+                        self.model.make_train_function(force=True)  # policies are compiled in
+                    self.cooldown_counter, self.wait = self.cooldown, 0
 
-    def _scale(self, schedule: Schedule, epoch: int) -> bool:
-        """Multiply ``schedule`` by ``factor`` (or less, down to ``min_lr``) from the next update
-        on; ``False`` when its peak is already at ``min_lr``."""
+    def _reduce(self, optimizer: Any, epoch: int) -> bool:
+        """Reduce ``optimizer``'s learning rate from its next update on; ``False`` when it is
+        already at ``min_lr``."""
+        schedule = _schedule_of(optimizer)
+        if not isinstance(schedule, Schedule):  # a float: Keras' rule
+            old = float(ops.convert_to_numpy(optimizer.learning_rate))
+            if not old > np.float32(self.min_lr):
+                return False
+            new = max(old * self.factor, self.min_lr)
+            optimizer.learning_rate = new
+            self._say(epoch, f"reducing the learning rate to {new:.4g}")
+            return True
         old = schedule.policy
-        inner, product = (old.policy, old.products[-1]) if isinstance(old, Scaled) else (old, 1)
-        peak = inner.peak * product
+        step = int(ops.convert_to_numpy(_inner(optimizer).iterations))
+        base, later = old, (1.0,)  # the factors in force from ``step`` on
+        if isinstance(old, Scaled):
+            base, later = old.policy, old.products[bisect.bisect_right(old.boundaries, step):]
+        peak = base.peak * later[0]
         if not peak > np.float32(self.min_lr):
             return False
         scale = max(self.factor, self.min_lr / peak)
-        step = int(ops.convert_to_numpy(self.model.optimizer.iterations))
-        schedule.policy = as_policy(scaled(old, step, scale))
-        self.model.make_train_function(force=True)  # the policy is compiled into the step
-        if self.verbose > 0:
-            print(f"\nEpoch {epoch + 1}: ReduceLROnPlateau scaling the schedule by "
-                               f"{scale:.4g} from update {step} (peak {peak * scale:.4g}).")
+        if min(later) * scale < FLOAT32_FACTORS[0]:
+            return False
+        _inner(optimizer).learning_rate = Schedule(scaled(old, step, scale))
+        self._say(epoch, f"scaling the schedule by {scale:.4g} from update {step} (peak "
+                         f"{peak * scale:.4g})")
         return True
+
+    def _say(self, epoch: int, what: str) -> None:
+        if self.verbose > 0:
+            print(f"\nEpoch {epoch + 1}: ReduceLROnPlateau {what}.")
 
 
 def _refuse_a_schedule(cls: type, fix: str) -> None:
     """Make Keras' ``cls`` (exactly that class, not subclasses) raise at the start of ``fit``
-    when the optimizer's learning rate is a :class:`Schedule`, instead of Keras' "not settable"
+    when an optimizer's learning rate is a :class:`Schedule`, instead of Keras' "not settable"
     when it first sets the LR (for ``ReduceLROnPlateau``, at the first plateau, mid-run)."""
     on_train_begin = cls.on_train_begin
     if getattr(on_train_begin, "_cyclr_checked", False):
         return
 
     def checked(self, logs=None):
-        if type(self) is cls and isinstance(_schedule_of(self.model.optimizer), Schedule):
+        model = getattr(self, "_model", None)  # callbacks driven by hand may have none
+        found = [] if model is None or type(self) is not cls else [
+            schedule for _, target in _targets(getattr(model, "optimizer", None))
+            if isinstance(schedule := _schedule_of(target), Schedule)]
+        if found:
             raise TypeError(f"keras.callbacks.{cls.__name__} cannot set the learning rate of an "
                             f"optimizer whose learning_rate is a cyclr_tf.Schedule (Keras makes "
                             f"a schedule's LR not settable and would stop fit when it first "
-                            f"tries). {fix} Received: learning_rate="
-                            f"{check.describe(_schedule_of(self.model.optimizer))}")
+                            f"tries). {fix} Received: learning_rate={check.describe(found[0])}")
         return on_train_begin(self, logs)
 
     checked._cyclr_checked = True

@@ -121,7 +121,18 @@ class Schedule(keras.optimizers.schedules.LearningRateSchedule):
     """
 
     def __init__(self, policy: Policy | dict[str, Any]):
-        self.policy = as_policy(policy)
+        self.policy = policy
+
+    @property
+    def policy(self) -> Policy:
+        """The policy (checked as in the constructor when set). A train function already made
+        keeps the values it was traced with: after setting it on a model that has trained, make
+        that again (``model.compile(...)`` or ``model.make_train_function(force=True)``)."""
+        return self._policy
+
+    @policy.setter
+    def policy(self, policy: Policy | dict[str, Any]) -> None:
+        self._policy = as_policy(policy)
 
     def __call__(self, step: Any) -> Any:
         return self.policy.formula(KERAS_OPS, as_step(step))

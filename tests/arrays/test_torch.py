@@ -168,3 +168,14 @@ def test_on_cuda_tensors_stay_on_the_device(name):
     out = p(torch.arange(300, device="cuda"))
     assert out.device.type == "cuda" and out.dtype == torch.float32
     assert max_error(p, STEPS, out.cpu().numpy()) <= FLOAT32
+
+
+def test_a_float_table_and_an_int_table_of_equal_values_are_kept_apart():
+    """The tables cache is keyed by value: (1.0, 16777217.0) == (1, 16777217) in Python, and the
+    float32 table of one policy once served as another's int64 boundaries (rounded to 2**24)."""
+    factors = policy.Scaled(policy.Constant(1e-9), (5, 6), (16777217.0, 2.0))
+    boundaries = policy.Scaled(policy.Constant(0.1), (1, 16777217, 33554434), (0.5, 0.5, 0.5))
+    factors(torch.arange(3))  # caches the float table (1.0, 16777217.0, 33554434.0)
+    step = torch.tensor([16777216, 16777217])
+    assert boundaries(step).tolist() == pytest.approx([boundaries(16777216),
+                                                       boundaries(16777217)], rel=1e-6)

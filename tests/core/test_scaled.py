@@ -48,8 +48,8 @@ def test_scaled_extends_one_flat_level():
     ((TRI, 2.5, 0.5), ValueError, "Argument `step` must be a non-negative integer"),
     ((TRI, 5, 0.0), ValueError, "Argument `scale` must be a finite number > 0"),
     ((TRI, 5, "0.5"), TypeError, "Argument `scale` must be a finite number > 0"),
-    ((policy.Scaled(TRI, (9,), (0.5,)), 8, 0.5), ValueError,
-     r"Argument `step` must be at least the last boundary \(9\)"),
+    ((policy.Scaled(TRI, (5,), (1e-30,)), 6, 1e-10), ValueError,
+     "Argument `scale` must be such that every product of the scales stays from 1.18e-38"),
 ])
 def test_scaled_refuses_bad_input_naming_it(args, error, match):
     with pytest.raises(error, match=match):
@@ -69,10 +69,43 @@ def test_levels_and_bounds_include_the_scaled_values():
     assert {level.field for level in p.levels} == {"policy.base_lr", "policy.max_lr", "scales"}
 
 
+def test_a_reduction_before_a_later_boundary_scales_what_follows_too():
+    p = policy.scaled(policy.Scaled(TRI, (9,), (0.5,)), 8, 0.5)
+    assert p == policy.Scaled(TRI, (8, 9), (0.5, 0.5))
+    assert p(8) == 0.5 * TRI(8) and p(9) == 0.25 * TRI(9)
+
+
 def test_a_product_beyond_float64_names_scales():
     with pytest.raises(ValueError, match="Argument `scales` must be such that lr times the "
-                                         r"product of scales\[:2\] is a finite number"):
+                                         "largest product of scales is a finite number"):
         policy.Scaled(policy.Constant(1e300), (1, 2), (1e5, 1e5))
+
+
+@pytest.mark.parametrize("scales", [(1e-20, 1e-20), (1e20, 1e20), (1e-30, 1e-30, 1e30)])
+def test_every_product_stays_in_float32s_normal_range(scales):
+    """The factors are float32 in Keras, torch and JAX: 1e-40 would be 0 there, 1e40 inf."""
+    with pytest.raises(ValueError, match="Argument `scales` must be such that every product "
+                                         r"scales\[0\] \* ... \* scales\[i\] is from 1.18e-38 "
+                                         "to 1.7e\\+38"):
+        policy.Scaled(policy.Constant(1e-10), tuple(range(1, len(scales) + 1)), scales)
+
+
+@pytest.mark.parametrize("field", ["boundaries", "scales"])
+@pytest.mark.parametrize("array", [np.array(3), np.array([[3, 5]])], ids=["0-d", "2-d"])
+def test_arrays_that_are_not_1d_are_refused_naming_the_field(field, array):
+    kwargs = {"boundaries": (3,), "scales": (0.5,), field: array}
+    with pytest.raises(TypeError, match=f"Argument `{field}` must be a sequence"):
+        policy.Scaled(TRI, **kwargs)
+
+
+def test_levels_stay_few_however_deep_scaled_nest():
+    """Every product of every level would double them at each level (2**32 levels deep)."""
+    p = TRI
+    for depth in range(policy.MAX_NESTING):
+        p = policy.Scaled(p, (depth + 1,), (0.5,))
+    assert len(p.levels) <= 4 and p.bounds == pytest.approx((0.01 * 0.5**32, 0.1))
+    config = json.loads(json.dumps(p.to_config()))
+    assert policy.from_config(config) == p
 
 
 def test_deep_nesting_is_refused_in_configs_and_objects():

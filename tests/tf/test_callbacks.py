@@ -80,18 +80,6 @@ def test_every_batch_logs_the_lr_and_cycled_momentum_of_its_update(optimizer_cla
     assert max_error(MOMENTUM, [9, 19, 29], history.history[name]) <= 1e-6
 
 
-def test_values_stay_in_later_fits_and_follow_a_new_compile():
-    model = probe_model(keras.optimizers.SGD(Schedule(LR)))
-    x, y = ones(20)
-    model.fit(x, y, batch_size=4, epochs=1, verbose=0, callbacks=[cyclr_tf.LRLogger()])
-    history = model.fit(x, y, batch_size=4, epochs=1, verbose=0)
-    assert max_error(LR, [9], history.history["learning_rate"]) <= 1e-6
-    other = policy.Constant(0.02)
-    model.compile(optimizer=keras.optimizers.SGD(Schedule(other)), loss=mean_output)
-    history = model.fit(x, y, batch_size=4, epochs=1, verbose=0, callbacks=[cyclr_tf.LRLogger()])
-    assert history.history["learning_rate"] == pytest.approx([0.02])
-
-
 def test_a_float_learning_rate_is_logged_too():
     model = probe_model(keras.optimizers.SGD(0.05))
     x, y = ones(8)
