@@ -249,3 +249,20 @@ def test_keras_learning_rate_scheduler_refuses_a_schedule_inside_a_multi_optimiz
         model.fit(x, y, batch_size=4, epochs=2, verbose=0,
                   callbacks=[keras.callbacks.LearningRateScheduler(lambda epoch, lr: lr)])
     assert int(model.optimizer.iterations.numpy()) == 0
+
+
+def test_verbose_prints_each_reduction(capsys):
+    fit(keras.optimizers.SGD(Schedule(LR)),
+        cyclr_tf.ReduceLROnPlateau(monitor="loss", factor=0.5, patience=1, verbose=1), epochs=3)
+    printed = capsys.readouterr().out
+    assert "Epoch 2: ReduceLROnPlateau scaling the schedule by 0.5 from update 20" in printed
+    assert "Epoch 3: ReduceLROnPlateau scaling the schedule by 0.5 from update 30" in printed
+
+
+def test_setting_a_schedules_policy_is_checked_before_anything_changes():
+    schedule = Schedule(LR)
+    with pytest.raises(TypeError, match="Argument `policy` must be a cyclr policy"):
+        schedule.policy = "garbage"
+    assert schedule.policy == LR and schedule.get_config() == {"policy": LR.to_config()}
+    schedule.policy = policy.Scaled(LR, (5,), (0.5,)).to_config()
+    assert schedule.policy == policy.Scaled(LR, (5,), (0.5,))
