@@ -7,8 +7,9 @@ step by step inside the compiled graph. :class:`LRLogger` puts the values into `
 :class:`ReduceLROnPlateau` scales a :class:`~cyclr_tf.Schedule` on a plateau.
 
 Importing this module also makes Keras' own ``ReduceLROnPlateau`` and ``LearningRateScheduler``
-refuse an optimizer whose learning rate is a :class:`~cyclr_tf.Schedule` at the start of ``fit``
-(they cannot set it; Keras would fail when they first try, for a plateau mid-run).
+(and subclasses that keep their LR-setting methods) refuse an optimizer whose learning rate is a
+:class:`~cyclr_tf.Schedule` at the start of ``fit`` (they cannot set it; Keras would fail when
+they first try, for a plateau mid-run).
 """
 
 from __future__ import annotations
@@ -245,35 +246,38 @@ def _with_values(train_step: Any, model: Any) -> Any:
 
 
 class _Logged:
-    """What :class:`LRLogger` changes on a model for a ``fit``, and undoes after: the model's
-    ``make_train_function`` makes its train function from :func:`_with_values` of its step.
-    Kept on the model; a new one first undoes one left by a ``fit`` that raised."""
+    """Kept on a model once an :class:`LRLogger` has met it: the model's
+    ``make_train_function`` makes the train function from :func:`_with_values` of its step for
+    a ``fit`` that has an ``LRLogger``, and from its plain step otherwise.
 
-    NAMES = ("train_step", "make_train_function", "_cyclr_logged")
+    A fit asks for the values when its ``LRLogger`` meets the model (``set_model``, before the
+    fit makes its train function) and gets them when the fit makes it; a train function made
+    afresh during that fit (``force=True``: a reduction) keeps them; the next one made without
+    a request (the next fit, ``train_on_batch``, also after a fit that raised) drops them."""
 
     def __init__(self, model: Any):
-        previous = model.__dict__.get("_cyclr_logged")
-        if previous is not None:
-            previous.undo()
-        self.model = model
-        self.saved = {name: model.__dict__[name] for name in self.NAMES if name in model.__dict__}
-        step, make = model.train_step, model.make_train_function
+        self.model, self.asked, self.on = model, False, False
+        self.step, self.make = model.train_step, model.make_train_function
+        self.own_step = model.__dict__.get("train_step")  # a step set on the model itself
+        model.__dict__.update(make_train_function=self.make_train_function, _cyclr_logged=self)
 
-        def make_train_function(force=False):
-            if model.train_function is None or force:
-                model.__dict__["train_step"] = _with_values(step, model)
-            return make(force)
+    @classmethod
+    def of(cls, model: Any) -> _Logged:
+        return model.__dict__.get("_cyclr_logged") or cls(model)
 
-        model.__dict__.update(make_train_function=make_train_function, _cyclr_logged=self)
-        make_train_function(force=True)
-
-    def undo(self) -> None:
-        if self.model.__dict__.get("_cyclr_logged") is not self:
-            return  # undone already, or replaced by a later one
-        for name in self.NAMES:
-            self.model.__dict__.pop(name, None)
-        self.model.__dict__.update(self.saved)
-        self.model.train_function = None  # made again, without the values, when next needed
+    def make_train_function(self, force: bool = False) -> Any:
+        want = self.asked or (self.on and force)
+        self.asked = False
+        if want == self.on and self.model.train_function is not None and not force:
+            return self.make(False)
+        if want:  # a new function each time: JAX caches a jitted function's trace by identity
+            self.model.__dict__["train_step"] = _with_values(self.step, self.model)
+        elif self.own_step is not None:
+            self.model.__dict__["train_step"] = self.own_step
+        else:
+            self.model.__dict__.pop("train_step", None)
+        self.on = want
+        return self.make(True)
 
 
 class LRLogger(keras.callbacks.Callback):
@@ -288,9 +292,9 @@ class LRLogger(keras.callbacks.Callback):
     and custom callbacks show the schedule's real values (Keras 3 logs none). A momentum cycled
     by :func:`cycle_momentum` is logged under its attribute name (``"momentum"`` or
     ``"beta_1"``); a ``MultiOptimizer``'s values get each optimizer's name as a suffix
-    (``"learning_rate_<name>"``, as Keras' TensorBoard names them). For the duration of the
-    ``fit`` only: the train function is made with the values when it starts (one more trace)
-    and without them after it, so ``train_on_batch`` and later fits return what they did.
+    (``"learning_rate_<name>"``, as Keras' TensorBoard names them). For the fits it is in only:
+    such a fit makes its train function with the values (a trace of its own), and the next one
+    made without an ``LRLogger`` (a later fit, ``train_on_batch``) is made without them again.
 
     Args:
         per_batch: deprecated, ignored: every batch's logs hold the values now (computed in the
@@ -305,20 +309,28 @@ class LRLogger(keras.callbacks.Callback):
 
     def __init__(self, per_batch: bool | None = None):
         super().__init__()
-        self._logged: _Logged | None = None
+        self._fitting = False
         if per_batch is not None:
             check.boolean("per_batch", per_batch)
             warnings.warn("LRLogger(per_batch=...) is deprecated and ignored: every batch's logs "
                           "hold the learning rate of its own update now", DeprecationWarning,
                           stacklevel=2)
 
+    def set_model(self, model):
+        super().set_model(model)
+        _Logged.of(model).asked = True  # before fit makes its train function: made with values
+
     def on_train_begin(self, logs=None):
-        self._logged = _Logged(self.model)
+        self._fitting = True
 
     def on_train_end(self, logs=None):
-        if self._logged is not None:
-            self._logged.undo()
-            self._logged = None
+        self._fitting = False
+
+    def on_test_begin(self, logs=None):
+        if not self._fitting:  # evaluate(callbacks=[LRLogger()]): no fit asked
+            _Logged.of(self.model).asked = False
+
+    on_predict_begin = on_test_begin
 
     def values_at(self, step: Any) -> dict[str, float]:
         """The learning rate (and cycled momentum) the optimizer uses for update ``step``."""
@@ -376,7 +388,7 @@ class ReduceLROnPlateau(keras.callbacks.ReduceLROnPlateau):
                  cooldown: int = 0, min_lr: float = 0.0):
         if not isinstance(monitor, str) or not monitor:
             check.fail("monitor", "the name of a logs entry (a non-empty str)", monitor,
-                       TypeError)
+                       ValueError if isinstance(monitor, str) else TypeError)
         factor = check.real("factor", factor, "a number in (0, 1)")
         if not 0 < factor < 1:
             check.fail("factor", "a number in (0, 1)", factor)
@@ -391,6 +403,8 @@ class ReduceLROnPlateau(keras.callbacks.ReduceLROnPlateau):
 
     def on_train_begin(self, logs=None):
         super().on_train_begin(logs)
+        if self.model is None:  # hooks driven by hand, before set_model: nothing to check
+            return
         for _, target in _targets(self.model.optimizer):
             schedule = _schedule_of(target)
             if schedule is not None and not isinstance(schedule, Schedule):
@@ -465,17 +479,20 @@ class ReduceLROnPlateau(keras.callbacks.ReduceLROnPlateau):
             print(f"\nEpoch {epoch + 1}: ReduceLROnPlateau {what}.")
 
 
-def _refuse_a_schedule(cls: type, fix: str) -> None:
-    """Make Keras' ``cls`` (exactly that class, not subclasses) raise at the start of ``fit``
-    when an optimizer's learning rate is a :class:`Schedule`, instead of Keras' "not settable"
-    when it first sets the LR (for ``ReduceLROnPlateau``, at the first plateau, mid-run)."""
+def _refuse_a_schedule(cls: type, setters: tuple[str, ...], fix: str) -> None:
+    """Make Keras' ``cls``, and subclasses that keep its ``setters`` (the methods that set the
+    LR), raise at the start of ``fit`` when an optimizer's learning rate is a :class:`Schedule`,
+    instead of Keras' "not settable" when they first set it (for ``ReduceLROnPlateau``, at the
+    first plateau, mid-run)."""
     on_train_begin = cls.on_train_begin
     if getattr(on_train_begin, "_cyclr_checked", False):
         return
+    setters = tuple(name for name in setters if hasattr(cls, name))
 
     def checked(self, logs=None):
         model = getattr(self, "_model", None)  # callbacks driven by hand may have none
-        found = [] if model is None or type(self) is not cls else [
+        keeps = all(getattr(type(self), name) is getattr(cls, name) for name in setters)
+        found = [] if model is None or not keeps else [
             schedule for _, target in _targets(getattr(model, "optimizer", None))
             if isinstance(schedule := _schedule_of(target), Schedule)]
         if found:
@@ -489,10 +506,11 @@ def _refuse_a_schedule(cls: type, fix: str) -> None:
     cls.on_train_begin = checked
 
 
-_refuse_a_schedule(keras.callbacks.ReduceLROnPlateau,
+_refuse_a_schedule(keras.callbacks.ReduceLROnPlateau, ("on_epoch_end", "_reduce_optimizer_lr"),
                    "Use cyclr_tf.ReduceLROnPlateau, with the same arguments: it scales the "
                    "schedule on a plateau.")
 _refuse_a_schedule(keras.callbacks.LearningRateScheduler,
+                   ("on_epoch_begin", "_update_optimizer_lr"),
                    "Put the whole run's learning rate in the cyclr policy instead (policy.Join "
                    "of pieces, policy.Scaled for factors from given updates on), or build the "
                    "optimizer with a float learning rate.")

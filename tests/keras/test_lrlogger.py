@@ -67,3 +67,21 @@ def test_a_multi_optimizers_learning_rates_are_logged_by_name():
     model.fit(x, y, batch_size=4, epochs=2, verbose=0, callbacks=[logged, cyclr_tf.LRLogger()])
     np.testing.assert_allclose([s[0] for s in seen], LR(np.arange(10)), rtol=1e-6)
     assert [s[1] for s in seen] == pytest.approx([0.01] * 10)
+
+
+class Crash(keras.callbacks.Callback):
+    def on_train_batch_end(self, batch, logs=None):
+        if batch == 2:
+            raise KeyboardInterrupt  # as Ctrl-C: Keras calls no on_train_end
+
+
+def test_after_a_fit_that_raised_or_an_evaluate_later_logs_are_plain():
+    model = probe_model(keras.optimizers.SGD(Schedule(LR)))
+    x, y = ones(20)
+    with pytest.raises(KeyboardInterrupt):
+        model.fit(x, y, batch_size=4, epochs=1, verbose=0, callbacks=[cyclr_tf.LRLogger(), Crash()])
+    assert np.ndim(model.train_on_batch(x[:4], y[:4])) == 0
+    model.evaluate(x, y, verbose=0, callbacks=[cyclr_tf.LRLogger()])
+    assert "learning_rate" not in model.fit(x, y, batch_size=4, verbose=0).history
+    history = model.fit(x, y, batch_size=4, verbose=0, callbacks=[cyclr_tf.LRLogger()])
+    assert history.history["learning_rate"] == pytest.approx([LR(13)], rel=1e-6)  # 3+1+4+5 updates

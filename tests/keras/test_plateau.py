@@ -216,6 +216,7 @@ def test_keras_own_callbacks_driven_by_hand_without_a_model_are_unchanged():
     ({"verbose": None}, TypeError, "Argument `verbose` must be a non-negative integer"),
     ({"monitor": None}, TypeError, "Argument `monitor` must be the name of a logs entry"),
     ({"monitor": 3}, TypeError, "Argument `monitor` must be the name of a logs entry"),
+    ({"monitor": ""}, ValueError, "Argument `monitor` must be the name of a logs entry"),
 ])
 def test_bad_arguments_are_refused_naming_them(kwargs, error, match):
     with pytest.raises(error, match=match):
@@ -266,3 +267,20 @@ def test_setting_a_schedules_policy_is_checked_before_anything_changes():
     assert schedule.policy == LR and schedule.get_config() == {"policy": LR.to_config()}
     schedule.policy = policy.Scaled(LR, (5,), (0.5,)).to_config()
     assert schedule.policy == policy.Scaled(LR, (5,), (0.5,))
+
+
+def test_a_subclass_keeping_keras_lr_setter_is_refused_too_one_with_its_own_is_not():
+    class Quieter(keras.callbacks.ReduceLROnPlateau):  # keeps Keras' way of setting the LR
+        pass
+
+    class Own(keras.callbacks.ReduceLROnPlateau):  # sets the LR its own way
+        def on_epoch_end(self, epoch, logs=None):
+            pass
+
+    x, y = ones(8)
+    model = probe_model(keras.optimizers.SGD(Schedule(LR)))
+    with pytest.raises(TypeError, match="keras.callbacks.ReduceLROnPlateau cannot set"):
+        model.fit(x, y, batch_size=4, verbose=0, callbacks=[Quieter(monitor="loss")])
+    model.fit(x, y, batch_size=4, verbose=0, callbacks=[Own(monitor="loss")])
+    assert int(model.optimizer.iterations.numpy()) == 2
+    cyclr_tf.ReduceLROnPlateau().on_train_begin()  # before set_model, as Keras' own: no error
