@@ -913,6 +913,12 @@ def _boundaries(value: Any, minimum: int, requirement: str) -> tuple[int, ...]:
     return bounds
 
 
+def _in_float32(factors: Any) -> bool:
+    """Whether every factor is within :data:`FLOAT32_FACTORS`."""
+    low, high = FLOAT32_FACTORS
+    return all(low <= f <= high for f in factors)
+
+
 @dataclass(frozen=True)
 class Scaled(Policy):
     """``policy`` multiplied by ``scales[i]`` from update ``boundaries[i]`` on, cumulatively
@@ -962,11 +968,10 @@ class Scaled(Policy):
         _set(self, "policy", inner)
         _set(self, "boundaries", bounds)
         _set(self, "scales", factors)
-        low, high = FLOAT32_FACTORS
-        if not all(low <= f <= high for f in self.products):  # made now: a tracer needs it ready
+        if not _in_float32(self.products):  # made now: a tracer must find it ready
             check.fail("scales", f"such that every product scales[0] * ... * scales[i] is from "
-                       f"{low:.3g} to {high:.3g} (float32's normal range, where Keras, torch "
-                       "and JAX hold the factors)", scales)
+                       f"{FLOAT32_FACTORS[0]:.3g} to {FLOAT32_FACTORS[1]:.3g} (float32's normal "
+                       "range, where Keras, torch and JAX hold the factors)", scales)
 
     @cached_property
     def products(self) -> tuple[float, ...]:
@@ -1035,11 +1040,10 @@ def scaled(policy: Policy, step: int, scale: float) -> Scaled:
     else:
         bounds.insert(i, step)
         scales.insert(i, scale)
-    low, high = FLOAT32_FACTORS
-    products = itertools.accumulate(scales, operator.mul, initial=1.0)
-    if not all(low <= f <= high for f in products):
-        check.fail("scale", f"such that every product of the scales stays from {low:.3g} to "
-                   f"{high:.3g} (float32's normal range)", scale)
+    if not _in_float32(itertools.accumulate(scales, operator.mul, initial=1.0)):
+        check.fail("scale", f"such that every product of the scales stays from "
+                   f"{FLOAT32_FACTORS[0]:.3g} to {FLOAT32_FACTORS[1]:.3g} (float32's normal "
+                   "range)", scale)
     return Scaled(base, tuple(bounds), tuple(scales))
 
 

@@ -206,14 +206,13 @@ def _schedule_of(optimizer: Any) -> Any:
     return None if rate is None or isinstance(rate, keras.Variable) else rate
 
 
-def _update_values(optimizer: Any, step: Any = None) -> dict[str, Any]:
-    """The learning rate (``"learning_rate"``) and the cycled momenta of update ``step`` as
-    float32 tensors, traceable: each optimizer's schedule (or LR variable) and
-    :func:`cycle_momentum`'s policies. ``step=None``: each optimizer's own step, read now
-    (before its update, as it reads it)."""
+def _update_values(optimizer: Any) -> dict[str, Any]:
+    """The learning rate (``"learning_rate"``) and the cycled momenta of each optimizer's next
+    update as float32 tensors, traceable: its schedule (or LR variable) at its own step, read
+    now (before the update, as it reads it), and :func:`cycle_momentum`'s policies."""
     values = {}
     for suffix, target in _targets(optimizer):
-        k = ops.copy(_inner(target).iterations) if step is None else step
+        k = ops.copy(_inner(target).iterations)
         schedule = _schedule_of(target)
         if isinstance(schedule, keras.optimizers.schedules.LearningRateSchedule):
             values["learning_rate" + suffix] = schedule(k)
@@ -331,15 +330,6 @@ class LRLogger(keras.callbacks.Callback):
             _Logged.of(self.model).asked = False
 
     on_predict_begin = on_test_begin
-
-    def values_at(self, step: Any) -> dict[str, float]:
-        """The learning rate (and cycled momentum) the optimizer uses for update ``step``."""
-        values = _update_values(self.model.optimizer, step)
-        return {name: float(ops.convert_to_numpy(value)) for name, value in values.items()}
-
-    def current_values(self) -> dict[str, float]:
-        """What the optimizer will use for its next update."""
-        return self.values_at(self.model.optimizer.iterations)
 
 
 class ReduceLROnPlateau(keras.callbacks.ReduceLROnPlateau):
