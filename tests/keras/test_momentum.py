@@ -12,7 +12,7 @@ import cyclr_tf
 from cyclr import policy
 from cyclr_tf.callbacks import CycledValue, cycle_momentum
 from cyclr_tf.schedule import Schedule
-from tests.tf.keras_probe import SlotProbe, ones, probe_model
+from tests.tf.keras_probe import SlotProbe, check_adam_family, ones, previous, probe_model
 
 BACKEND = keras.backend.backend()
 LR = policy.Triangular(0.01, 0.1, step_size=7)
@@ -31,10 +31,6 @@ def fit(optimizer, jit_compile, n=40, callbacks=()):
     k = np.arange(len(probe.steps))
     assert probe.steps == list(k)
     return k, probe, history
-
-
-def previous(values):
-    return np.concatenate([[0.0], values[:-1]])
 
 
 # torch: jit_compile=True is torch.compile, seconds per model on a small machine: once, here
@@ -61,19 +57,8 @@ def test_sgd_applies_the_momentum_policy_and_the_lr_at_every_update(jit_compile)
 @pytest.mark.parametrize("optimizer_class", ["Adam", "AdamW", "Adamax"])
 def test_adam_family_applies_the_beta_1_policy_and_keeps_beta_2(optimizer_class):
     optimizer = getattr(keras.optimizers, optimizer_class)(Schedule(LR), beta_2=0.99)
-    k, probe, _ = fit(optimizer, jit_compile=BACKEND == "jax")
-    assert optimizer.beta_2 == 0.99 and type(optimizer.beta_2) is float
-    m = np.array([s["momentum"] for s in probe.slots])
-    beta_1, t = MOMENTUM(k), k + 1
-    # gradient 1: m <- m + (1 - m) * (1 - beta_1)
-    np.testing.assert_allclose(m, previous(m) + (1 - previous(m)) * (1 - beta_1), rtol=1e-6)
-    if optimizer_class == "Adamax":
-        step = LR(k) * m / ((1 - beta_1**t) * (1 + optimizer.epsilon))
-    else:
-        v = np.array([s["velocity"] for s in probe.slots])
-        alpha = LR(k) * np.sqrt(1 - 0.99**t) / (1 - beta_1**t)
-        step = alpha * m / (np.sqrt(v) + optimizer.epsilon)
-    np.testing.assert_allclose(probe.applied, step, rtol=1e-5)
+    _, probe, _ = fit(optimizer, jit_compile=BACKEND == "jax")
+    check_adam_family(optimizer, probe, LR, MOMENTUM)
 
 
 def test_calling_it_twice_replaces_the_policy():

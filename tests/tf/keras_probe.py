@@ -142,3 +142,29 @@ class SlotProbe(Probe):
         super().on_train_batch_end(batch, logs)
         self.slots.append({v.path.rsplit("_", 1)[-1]: float(np.ravel(v.numpy())[0])
                            for v in self.model.optimizer.variables if v.path.endswith(("m", "y"))})
+
+
+def previous(values):
+    """``values`` one update later: 0 before the first."""
+    return np.concatenate([[0.0], values[:-1]])
+
+
+def check_adam_family(optimizer, probe, lr, momentum):
+    """An ``Adam`` / ``AdamW`` / ``Adamax`` run with ``beta_2=0.99`` on the probe (gradient 1):
+    the first moment of every update follows ``beta_1 = momentum(k)``, ``beta_2`` stays a
+    constant float, and the weight step uses the current ``beta_1`` in the bias correction (as
+    torch does)."""
+    k = np.arange(len(probe.steps))
+    assert optimizer.beta_2 == 0.99 and type(optimizer.beta_2) is float
+    m = np.array([s["momentum"] for s in probe.slots])
+    beta_1, t = momentum(k), k + 1
+    # gradient 1: m <- m + (1 - m) * (1 - beta_1)
+    np.testing.assert_allclose(m, previous(m) + (1 - previous(m)) * (1 - beta_1), rtol=1e-6)
+    if type(optimizer).__name__ == "Adamax":
+        step = lr(k) * m / ((1 - beta_1**t) * (1 + optimizer.epsilon))
+    else:
+        v = np.array([s["velocity"] for s in probe.slots])
+        np.testing.assert_allclose(v, 1 - 0.99**t, rtol=1e-5)  # beta_2 constant
+        alpha = lr(k) * np.sqrt(1 - 0.99**t) / (1 - beta_1**t)
+        step = alpha * m / (np.sqrt(v) + optimizer.epsilon)
+    np.testing.assert_allclose(probe.applied, step, rtol=1e-5)

@@ -11,7 +11,15 @@ import cyclr_tf
 from cyclr import policy
 from cyclr_tf.callbacks import CycledValue, cycle_momentum
 from cyclr_tf.schedule import Schedule
-from tests.tf.keras_probe import SlotProbe, max_error, mean_output, ones, probe_model
+from tests.tf.keras_probe import (
+    SlotProbe,
+    check_adam_family,
+    max_error,
+    mean_output,
+    ones,
+    previous,
+    probe_model,
+)
 
 LR = policy.Triangular(0.01, 0.1, step_size=7)
 MOMENTUM = policy.Triangular(0.95, 0.85, step_size=5)  # inverted: 0.95 -> 0.85 -> 0.95
@@ -104,10 +112,6 @@ def _fit_with_cycled_momentum(optimizer, jit_compile, n=40):
     return k, probe
 
 
-def _previous(values):
-    return np.concatenate([[0.0], values[:-1]])
-
-
 @pytest.mark.parametrize("jit_compile", [False, True], ids=["graph", "xla"])
 @pytest.mark.parametrize("nesterov", [False, True], ids=["heavy_ball", "nesterov"])
 def test_sgd_applies_the_momentum_policy_at_every_update(nesterov, jit_compile):
@@ -116,32 +120,19 @@ def test_sgd_applies_the_momentum_policy_at_every_update(nesterov, jit_compile):
     velocity = np.array([s["momentum"] for s in probe.slots])
     mu, lr = MOMENTUM(k), LR(k)
     # Keras SGD, gradient 1: v <- mu * v - lr; w <- w + v (nesterov: w + mu * v - lr)
-    np.testing.assert_allclose(velocity, mu * _previous(velocity) - lr, rtol=1e-6)
+    np.testing.assert_allclose(velocity, mu * previous(velocity) - lr, rtol=1e-6)
     step = mu * velocity - lr if nesterov else velocity
     np.testing.assert_allclose(-np.array(probe.applied), step, rtol=1e-6)
     # the same run with the momentum of the next or previous update would differ by percents
-    assert np.max(np.abs(MOMENTUM(k + 1) * _previous(velocity) - lr - velocity)) > 1e-3
+    assert np.max(np.abs(MOMENTUM(k + 1) * previous(velocity) - lr - velocity)) > 1e-3
 
 
 @pytest.mark.parametrize(("optimizer_class", "jit_compile"), [
     ("Adam", False), ("Adam", True), ("AdamW", True), ("Adamax", True)])
 def test_adam_family_applies_the_beta_1_policy_and_keeps_beta_2(optimizer_class, jit_compile):
     optimizer = getattr(keras.optimizers, optimizer_class)(Schedule(LR), beta_2=0.99)
-    k, probe = _fit_with_cycled_momentum(optimizer, jit_compile)
-    assert optimizer.beta_2 == 0.99 and type(optimizer.beta_2) is float
-    m = np.array([s["momentum"] for s in probe.slots])
-    beta_1, t = MOMENTUM(k), k + 1
-    # gradient 1: m <- m + (1 - m) * (1 - beta_1)
-    np.testing.assert_allclose(m, _previous(m) + (1 - _previous(m)) * (1 - beta_1), rtol=1e-6)
-    # the weight step uses the current beta_1 in the bias correction (as torch does)
-    if optimizer_class == "Adamax":
-        step = LR(k) * m / ((1 - beta_1**t) * (1 + optimizer.epsilon))
-    else:
-        v = np.array([s["velocity"] for s in probe.slots])
-        np.testing.assert_allclose(v, 1 - 0.99**t, rtol=1e-5)  # beta_2 constant
-        alpha = LR(k) * np.sqrt(1 - 0.99**t) / (1 - beta_1**t)
-        step = alpha * m / (np.sqrt(v) + optimizer.epsilon)
-    np.testing.assert_allclose(probe.applied, step, rtol=1e-5)
+    _, probe = _fit_with_cycled_momentum(optimizer, jit_compile)
+    check_adam_family(optimizer, probe, LR, MOMENTUM)
 
 
 def _velocity_recurrence(steps):

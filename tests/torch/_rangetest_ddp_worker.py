@@ -20,7 +20,7 @@ import torch.multiprocessing as mp
 
 from cyclr.rangetest import Sweep
 from cyclr_torch.rangetest import range_test
-from tests.torch.test_rangetest_torch import everything, loss_fn, make_data
+from tests.torch.test_rangetest_torch import everything, loss_fn, make_data, train
 
 WORLD = 2
 #: The sweep of the main scenario, shared with the single-process run of the test.
@@ -64,14 +64,6 @@ def rich_model(seed=0):
 def plain_setup():
     ddp = torch.nn.parallel.DistributedDataParallel(mlp())
     return ddp, torch.optim.SGD(ddp.parameters(), lr=0.05, momentum=0.9)
-
-
-def train(ddp, optimizer, batches):
-    ddp.train()
-    for x, y in batches:
-        optimizer.zero_grad()
-        loss_fn(ddp(x), y).backward()
-        optimizer.step()
 
 
 def on_rank(rank, at, action):
